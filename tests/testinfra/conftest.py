@@ -1,0 +1,95 @@
+"""Helpers shared by the testinfra suites of every Molecule scenario.
+
+Tests ask what a user would: does the API answer at the published port, is the data in
+PostgreSQL, does a flow run complete. Values come from the scenario's inventory, so a
+suite never repeats what molecule.yml says.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+import yaml
+
+FLOWS = Path(__file__).parent / "flows"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def inventory_vars(host):
+    """The host's inventory variables as Molecule wrote them (not templated)."""
+    return host.ansible.get_variables()
+
+
+def pinned_prefect_version(host):
+    """The Prefect version the scenario deploys: its own override or the collection's pin."""
+    override = inventory_vars(host).get("prefect_version")
+    if override:
+        return override
+    defaults = yaml.safe_load((REPO / "roles" / "prefect" / "defaults" / "main.yml").read_text())
+    return defaults["prefect_version"]
+
+
+class PrefectApi:
+    """A small client for the deployed API, as seen from the controller."""
+
+    def __init__(self, external_url, auth_user, auth_password):
+        self.url = external_url.rstrip("/")
+        self.auth = (auth_user, auth_password)
+
+    def get(self, path, auth=True, **kwargs):
+        return requests.get(self.url + path, auth=self.auth if auth else None, timeout=15, **kwargs)
+
+    def post(self, path, payload=None, auth=True, **kwargs):
+        return requests.post(
+            self.url + path, json=payload or {}, auth=self.auth if auth else None, timeout=15, **kwargs
+        )
+
+    def client_env(self, home):
+        """Environment for a Prefect client process talking to this API."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(
+            PREFECT_API_URL=self.url + "/api",
+            PREFECT_API_AUTH_STRING=":".join(self.auth),
+            PREFECT_HOME=str(home),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_LOGGING_LEVEL="WARNING",
+        )
+        return env
+
+    def run_flow(self, script, home, *args):
+        """Run a flow script from tests/testinfra/flows with the pinned client.
+
+        The script prints one JSON line describing the finished run.
+        """
+        proc = subprocess.run(
+            [sys.executable, str(FLOWS / script), *args],
+            env=self.client_env(home),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def prefect_api(host):
+    variables = inventory_vars(host)
+    return PrefectApi(
+        variables["prefect_external_url"],
+        variables.get("prefect_api_auth_user", "admin"),
+        variables["prefect_api_auth_password"],
+    )
+
+
+def psql(host, database, sql):
+    """Run SQL as the postgres superuser on a database host; returns stripped rows."""
+    cmd = host.run("runuser -u postgres -- psql -X -d %s -tA -c %s", database, sql)
+    assert cmd.rc == 0, cmd.stderr
+    return [line for line in cmd.stdout.splitlines() if line]

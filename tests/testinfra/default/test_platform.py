@@ -1,0 +1,93 @@
+"""The all-in-one platform, as a user of it would check it."""
+
+import uuid
+
+from conftest import inventory_vars, pinned_prefect_version, psql
+
+testinfra_hosts = ["prefect_server"]
+
+PROJECT_DIR = "/opt/prefect"
+
+
+def test_docker_and_postgresql_run_and_start_at_boot(host):
+    for name in ("docker", "postgresql"):
+        service = host.service(name)
+        assert service.is_running, name
+        assert service.is_enabled, name
+
+
+def test_database_role_and_extensions_exist(host):
+    variables = inventory_vars(host)
+    name = variables.get("prefect_database_name", "prefect")
+    user = variables.get("prefect_database_user", "prefect")
+    owner = psql(
+        host,
+        "postgres",
+        f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{name}'",
+    )
+    assert owner == [user]
+    extensions = set(psql(host, name, "SELECT extname FROM pg_extension"))
+    assert {"pg_trgm", "uuid-ossp"} <= extensions
+
+
+def test_compose_project_is_running_and_healthy(host):
+    status = host.check_output(
+        "docker ps --filter label=com.docker.compose.project.working_dir=%s --format '{{.Status}}'",
+        PROJECT_DIR,
+    )
+    assert status, "no container of the compose project runs"
+    assert all("(healthy)" in line for line in status.splitlines()), status
+
+
+def test_api_is_ready_through_the_published_port(prefect_api):
+    response = prefect_api.get("/api/ready", auth=False)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "OK"}
+
+
+def test_ui_is_told_the_external_api_url(prefect_api):
+    response = prefect_api.get("/ui-settings", auth=False)
+    assert response.status_code == 200, response.text
+    assert response.json()["api_url"] == prefect_api.url + "/api"
+
+
+def test_api_refuses_anonymous_calls_and_accepts_the_login(prefect_api):
+    anonymous = prefect_api.post("/api/flows/filter", auth=False)
+    assert anonymous.status_code == 401
+    wrong = prefect_api.post("/api/flows/filter", auth=False, headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    assert wrong.status_code == 401
+    assert prefect_api.post("/api/flows/filter").status_code == 200
+
+
+def test_server_reports_the_pinned_version(host, prefect_api):
+    response = prefect_api.get("/api/admin/version")
+    assert response.status_code == 200
+    assert response.json() == pinned_prefect_version(host)
+
+
+def test_secrets_live_only_in_root_only_files(host):
+    variables = inventory_vars(host)
+    holders = set()
+    for secret in (variables["prefect_database_password"], variables["prefect_api_auth_password"]):
+        found = host.run("grep -rlF -- %s %s", secret, PROJECT_DIR)
+        assert found.rc in (0, 1), found.stderr
+        holders.update(found.stdout.split())
+    assert holders, "the secrets must reach the server through a file in the project"
+    for path in holders:
+        secret_file = host.file(path)
+        assert "compose" not in path, f"{path} is a compose file and holds a secret"
+        assert secret_file.user == "root"
+        assert secret_file.mode == 0o600, f"{path} has mode {oct(secret_file.mode)}"
+
+
+def test_a_flow_run_completes_and_is_stored_in_postgresql(host, prefect_api, tmp_path):
+    run = prefect_api.run_flow("hello.py", tmp_path, "21")
+    assert run["type"] == "COMPLETED"
+    assert run["result"] == 42
+    uuid.UUID(run["id"])
+    stored = psql(
+        host,
+        inventory_vars(host).get("prefect_database_name", "prefect"),
+        f"SELECT state_type FROM flow_run WHERE id = '{run['id']}'",
+    )
+    assert stored == ["COMPLETED"]
