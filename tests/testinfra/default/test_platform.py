@@ -2,6 +2,8 @@
 
 import uuid
 
+import prefect
+
 from conftest import inventory_vars, pinned_prefect_version, psql
 
 testinfra_hosts = ["prefect_server"]
@@ -63,6 +65,11 @@ def test_server_reports_the_pinned_version(host, prefect_api):
     response = prefect_api.get("/api/admin/version")
     assert response.status_code == 200
     assert response.json() == pinned_prefect_version(host)
+
+
+def test_the_controller_client_is_the_pinned_version(host):
+    # A client newer than its server gets HTTP 422: the verify step's client must match.
+    assert prefect.__version__ == pinned_prefect_version(host)
 
 
 def test_secrets_live_only_in_root_only_files(host):
