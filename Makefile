@@ -16,7 +16,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/prefect_ops/prefect
 SCENARIOS   ?= default
 
-.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units molecule clean
+.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip molecule clean
 
 help:
 	@echo "make demo    deploy the platform onto a local sandbox host and print how to reach it"
@@ -54,12 +54,35 @@ lint: collection
 
 # ansible-test wants the collection at .../ansible_collections/<namespace>/<name>:
 # copy the tracked files there so that it sees exactly what a clone holds.
-SANITY_ROOT := build/ansible_collections/prefect_ops/prefect
+# Each target has its own copy (build/sanity/..., build/units/...): `make -j` runs them side by side.
+TEST_ROOT = build/$@/ansible_collections/prefect_ops/prefect
+# ansible-test bootstraps pip into the virtual environments it creates for each sanity test with
+# a get-pip script from ci-files.testing.ansible.com, which our machines and CI cannot reach
+# (only PyPI). When that script is not cached, give it one that does the same with the
+# interpreter's own ensurepip and then pip-installs what ansible-test asks for from PyPI.
+ANSIBLE_TEST_PIP = $(shell $(BIN)/python -c 'import types; from ansible_test._internal.python_requirements import get_venv_packages; print(get_venv_packages(types.SimpleNamespace(version="3.13"))["pip"])')
+ANSIBLE_TEST_GET_PIP = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
+define GET_PIP_SCRIPT
+# Stand-in for get-pip.py, written by the prefect_ops.prefect Makefile (see target ansible-test-pip).
+import ensurepip, subprocess, sys
+ensurepip.bootstrap(upgrade=True)
+args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
+sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
+endef
+export GET_PIP_SCRIPT
+
+ansible-test-pip: venv
+	@test -n "$(ANSIBLE_TEST_PIP)"
+	@test -s $(ANSIBLE_TEST_GET_PIP) || { mkdir -p $(dir $(ANSIBLE_TEST_GET_PIP)) && \
+	  printf '%s\n' "$$GET_PIP_SCRIPT" > $(ANSIBLE_TEST_GET_PIP).tmp && mv $(ANSIBLE_TEST_GET_PIP).tmp $(ANSIBLE_TEST_GET_PIP) && \
+	  echo "wrote $(ANSIBLE_TEST_GET_PIP)"; }
+
+sanity: ansible-test-pip
 sanity units: collection
-	rm -rf build && mkdir -p $(SANITY_ROOT)
-	git ls-files -co --exclude-standard | grep -v '^build/' | tar -cT - | tar -xC $(SANITY_ROOT)
-	cd $(SANITY_ROOT) && git init -q && git add -A
-	cd $(SANITY_ROOT) && $(if $(filter sanity,$@),ansible-test sanity --python 3.13 --color no,ansible-test units --python 3.13 --color no --requirements)
+	rm -rf build/$@ && mkdir -p $(TEST_ROOT)
+	git ls-files -co --exclude-standard | grep -v '^build/' | tar -cT - | tar -xC $(TEST_ROOT)
+	cd $(TEST_ROOT) && git init -q && git add -A
+	cd $(TEST_ROOT) && $(if $(filter sanity,$@),ansible-test sanity --python 3.13 --color no,ansible-test units --python 3.13 --color no --requirements)
 
 molecule: collection
 	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
