@@ -46,7 +46,11 @@ demo: host-deps collection
 demo-destroy: collection
 	sandbox/demo.sh destroy
 
-test: host-deps collection lint sanity units molecule
+# Every check, in order; the last line printed is the totals of all test reports.
+test: host-deps collection
+	rm -rf build/junit
+	$(MAKE) lint sanity units molecule
+	python tests/report.py build/junit
 
 lint: collection
 	yamllint -s .
@@ -83,6 +87,7 @@ sanity units: collection
 	git ls-files -co --exclude-standard | grep -v '^build/' | tar -cT - | tar -xC $(TEST_ROOT)
 	cd $(TEST_ROOT) && git init -q && git add -A
 	cd $(TEST_ROOT) && $(if $(filter sanity,$@),ansible-test sanity --python 3.13 --color no,ansible-test units --python 3.13 --color no --requirements)
+	$(if $(filter units,$@),mkdir -p build/junit && cp $(TEST_ROOT)/tests/output/junit/*.xml build/junit/)
 
 molecule: collection
 	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
