@@ -151,8 +151,15 @@ def normalize_api_url(url):
 
 
 def quote_path_segment(value):
-    """Quote one path segment, for example a work pool name, for use in a request path."""
-    return urllib.parse.quote(to_text(value), safe='')
+    """Quote one path segment, for example a work pool name, for use in a request path.
+
+    The segments "." and ".." are quoted too (%2E), so that no client or proxy on the way resolves
+    them as relative paths: a work pool may be called "..".
+    """
+    quoted = urllib.parse.quote(to_text(value), safe='')
+    if quoted in ('.', '..'):
+        quoted = quoted.replace('.', '%2E')
+    return quoted
 
 
 def basic_auth_header(auth_string):

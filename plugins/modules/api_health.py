@@ -28,6 +28,16 @@ extends_documentation_fragment:
   - prefect_ops.prefect.prefect_api
   - prefect_ops.prefect.attributes
   - prefect_ops.prefect.attributes.info_module
+attributes:
+  action_group:
+    description: Use C(group/prefect_ops.prefect.prefect_api) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - prefect_ops.prefect.prefect_api
+notes:
+  - The connection options (O(url), O(auth_string) and so on) can be set once for all modules of the collection
+    that talk to the Prefect API with C(module_defaults) and the action group C(group/prefect_ops.prefect.prefect_api),
+    see the examples.
 options:
   timeout:
     description:
@@ -89,6 +99,20 @@ EXAMPLES = r"""
     timeout: 0
     wait_for_ready: false
   delegate_to: localhost
+
+- name: Set the connection once for every Prefect API module of the collection
+  module_defaults:
+    group/prefect_ops.prefect.prefect_api:
+      url: http://prefect.example.com:4200
+      auth_string: "{{ prefect_api_auth_string }}"
+  block:
+    - name: Wait for the API
+      prefect_ops.prefect.api_health:
+
+    - name: Then manage a work pool on it
+      prefect_ops.prefect.work_pool:
+        name: default
+        type: process
 
 - name: Probe without failing and decide later
   prefect_ops.prefect.api_health:
