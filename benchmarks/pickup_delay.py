@@ -80,7 +80,7 @@ def main(argv=None):
 
     api = Api(args.api_url, args.auth_string)
     deployment = api.call("GET", f"/deployments/name/{args.deployment}")
-    runs = [measure_run(api, deployment["id"], args.timeout) for _ in range(args.runs)]
+    runs = [measure_run(api, deployment["id"], args.timeout) for _run in range(args.runs)]
     result = {
         "label": args.label,
         "deployment": args.deployment,
