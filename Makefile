@@ -14,7 +14,8 @@ COLLECTIONS := $(abspath .cache/collections)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(abspath $(VENV))/lib/python3.13/site-packages
 export ANSIBLE_FORCE_COLOR ?= false
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/prefect_ops/prefect
-SCENARIOS   ?= default
+# Every scenario under molecule/, unless SCENARIOS=... narrows it.
+SCENARIOS   ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
 .PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip molecule clean
 

@@ -6,7 +6,9 @@
 # build container does not trust this machine's proxy CA).
 #
 # Usage: build-prefect-image.sh PREFECT_VERSION
-# Prints the path of the gzipped `docker save` archive. Archive and image are reused
+# Prints the wheelhouse directory (prefect and all its dependencies for CPython 3.13,
+# which systemd-run workers install from), then the path of the gzipped `docker save`
+# archive. Archive and image are reused
 # while their inputs (this script, the version, the base image) are unchanged.
 set -euo pipefail
 
@@ -23,21 +25,27 @@ key=$( (cat "$0"; echo "$version $base") | sha256sum | cut -c1-12)
 image="prefecthq/prefect:${version}-python3.12"
 archive="$cache/images/prefect-${version}-${key}.tar.gz"
 
+wheels="$cache/wheels/prefect-$version"
+if [ ! -f "$wheels/.complete" ]; then
+  echo "downloading prefect==$version wheels for CPython 3.13 (Debian 13)" >&2
+  mkdir -p "$wheels"
+  "$python" -m pip download --quiet --only-binary=:all: \
+    --python-version 3.13 --implementation cp --platform manylinux2014_x86_64 \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 \
+    -d "$wheels" "prefect==$version" >&2
+  touch "$wheels/.complete"
+fi
+
 if [ -s "$archive" ]; then
+  echo "$wheels"
   echo "$archive"
   exit 0
 fi
 
-mkdir -p "$cache/images" "$cache/wheels/prefect-$version"
+mkdir -p "$cache/images"
 ctx=$(mktemp -d /var/tmp/prefect-ops-image.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
-
-echo "downloading prefect==$version wheels for CPython 3.13 (Debian 13)" >&2
-"$python" -m pip download --quiet --only-binary=:all: \
-  --python-version 3.13 --implementation cp --platform manylinux2014_x86_64 \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 \
-  -d "$cache/wheels/prefect-$version" "prefect==$version" >&2
-cp -a "$cache/wheels/prefect-$version" "$ctx/wheels"
+cp -a "$wheels" "$ctx/wheels"
 
 cat > "$ctx/Dockerfile" <<DOCKERFILE
 FROM $base
@@ -59,4 +67,5 @@ echo "building $image" >&2
 docker build --quiet -t "$image" "$ctx" >&2
 docker save "$image" | gzip -1 > "$archive.part"
 mv "$archive.part" "$archive"
+echo "$wheels"
 echo "$archive"

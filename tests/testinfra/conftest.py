@@ -9,15 +9,23 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import requests
+import testinfra
 
 import yaml
 
 FLOWS = Path(__file__).parent / "flows"
 REPO = Path(__file__).resolve().parents[2]
+FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def inventory_host(name):
+    """Another host of the scenario's inventory, for checks that span hosts."""
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 def inventory_vars(host):
@@ -48,6 +56,16 @@ class PrefectApi:
         return requests.post(
             self.url + path, json=payload or {}, auth=self.auth if auth else None, timeout=15, **kwargs
         )
+
+    def wait_for_runs(self, run_ids, timeout=300):
+        """Poll until every flow run is in a final state; returns them by id."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self.post("/api/flow_runs/filter", {"flow_runs": {"id": {"any_": run_ids}}}).json()
+            if len(runs) == len(run_ids) and all(run["state"]["type"] in FINAL_STATES for run in runs):
+                return {run["id"]: run for run in runs}
+            assert time.monotonic() < deadline, [(r["name"], r["state"]["type"]) for r in runs]
+            time.sleep(1)
 
     def client_env(self, home):
         """Environment for a Prefect client process talking to this API."""

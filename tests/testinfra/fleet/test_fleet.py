@@ -1,0 +1,126 @@
+"""A fleet: database, server and two worker hosts (systemd and compose runtimes)."""
+
+import struct
+
+import pytest
+
+from conftest import inventory_host, inventory_vars
+
+testinfra_hosts = ["fleet-server"]
+
+POOL = "fleet"
+WORKER_HOSTS = ("fleet-worker-a", "fleet-worker-b")
+FLOWS_DIR = "/opt/prefect-worker/flows"
+
+
+def pool_workers(prefect_api):
+    response = prefect_api.post(f"/api/work_pools/{POOL}/workers/filter")
+    assert response.status_code == 200, response.text
+    return {worker["name"]: worker["status"] for worker in response.json()}
+
+
+def trigger(prefect_api, deployment_id, count, parameters=None):
+    run_ids = []
+    for _run in range(count):
+        response = prefect_api.post(
+            f"/api/deployments/{deployment_id}/create_flow_run", {"parameters": parameters or {}}
+        )
+        assert response.status_code == 201, response.text
+        run_ids.append(response.json()["id"])
+    return run_ids
+
+
+def executing_workers(prefect_api, run_ids):
+    """Name of the worker that submitted each run, from the runs' own logs."""
+    logs = prefect_api.post("/api/logs/filter", {"logs": {"flow_run_id": {"any_": run_ids}}, "limit": 200}).json()
+    workers = {}
+    for log in logs:
+        if log["message"].startswith("Worker '") and "submitting flow run" in log["message"]:
+            workers[log["flow_run_id"]] = log["message"].split("'")[1]
+    return workers
+
+
+@pytest.fixture(scope="module")
+def deployment_id(prefect_api):
+    """A deployment whose entrypoint only resolves in the flow code the role shipped."""
+    flow = prefect_api.post("/api/flows/", {"name": "fleet-hello"})
+    assert flow.status_code in (200, 201), flow.text
+    deployment = prefect_api.post(
+        "/api/deployments/",
+        {
+            "name": "fleet-hello",
+            "flow_id": flow.json()["id"],
+            "work_pool_name": POOL,
+            "entrypoint": "fleet_hello.py:fleet_hello",
+            "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}],
+        },
+    )
+    assert deployment.status_code in (200, 201), deployment.text
+    return deployment.json()["id"]
+
+
+def test_every_worker_of_both_hosts_is_online(prefect_api):
+    workers = pool_workers(prefect_api)
+    for host in WORKER_HOSTS:
+        mine = {name: status for name, status in workers.items() if name.startswith(host + "-")}
+        assert len(mine) == 2, workers
+        assert set(mine.values()) == {"ONLINE"}, workers
+
+
+def test_ten_runs_complete_on_both_worker_hosts(prefect_api, deployment_id):
+    run_ids = trigger(prefect_api, deployment_id, 10, {"number": 21})
+    runs = prefect_api.wait_for_runs(run_ids)
+    assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 10
+    workers = executing_workers(prefect_api, run_ids)
+    assert len(workers) == 10, workers
+    hosts = {host for host in WORKER_HOSTS for name in workers.values() if name.startswith(host + "-")}
+    assert hosts == set(WORKER_HOSTS), workers
+
+
+def test_a_served_flow_runs_when_triggered(prefect_api):
+    deployment = prefect_api.get("/api/deployments/name/fleet-served/fleet-served")
+    assert deployment.status_code == 200, deployment.text
+    run_ids = trigger(prefect_api, deployment.json()["id"], 2)
+    runs = prefect_api.wait_for_runs(run_ids, timeout=120)
+    assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 2
+
+
+def postgres_greeting(host, address, port):
+    """What PostgreSQL at address answers a startup message from host: first bytes."""
+    params = b"user\0prefect\0database\0prefect\0\0"
+    startup = struct.pack("!ii", 8 + len(params), 196608) + params
+    script = (
+        "import socket,sys;"
+        f"s=socket.create_connection(({address!r},{port}),5);"
+        f"s.sendall({startup!r});"
+        "sys.stdout.write(repr(s.recv(512)))"
+    )
+    return host.check_output("python3 -c %s", script)
+
+
+def test_the_database_admits_the_server_and_refuses_a_worker_host():
+    db = inventory_host("fleet-db")
+    address = db.interface("eth0").addresses[0]
+    port = inventory_vars(db).get("prefect_database_port", 5432)
+    # The server host is asked for a password (message type R) ...
+    assert postgres_greeting(inventory_host("fleet-server"), address, port).startswith("b'R")
+    # ... a worker host is turned away by pg_hba.conf.
+    refused = postgres_greeting(inventory_host("fleet-worker-a"), address, port)
+    assert refused.startswith("b'E") and "no pg_hba.conf entry" in refused, refused
+
+
+def test_the_pool_keeps_serving_when_one_worker_host_stops(prefect_api, deployment_id):
+    worker_a = inventory_host("fleet-worker-a")
+    units = worker_a.check_output(
+        "systemctl list-units --plain --no-legend --type=service 'prefect-worker-*' | cut -d' ' -f1"
+    ).split()
+    assert units, "no worker unit on fleet-worker-a"
+    worker_a.check_output("systemctl stop " + " ".join(units))
+    try:
+        run_ids = trigger(prefect_api, deployment_id, 3, {"number": 1})
+        runs = prefect_api.wait_for_runs(run_ids)
+        assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 3
+        workers = executing_workers(prefect_api, run_ids).values()
+        assert workers and all(name.startswith("fleet-worker-b-") for name in workers), workers
+    finally:
+        worker_a.check_output("systemctl start " + " ".join(units))
