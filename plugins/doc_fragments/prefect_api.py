@@ -45,7 +45,16 @@ options:
       - Timeout in seconds for one HTTP request (connecting and reading the answer).
     type: float
     default: 10
+attributes:
+  action_group:
+    description: Use C(group/prefect_ops.prefect.prefect_api) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - prefect_ops.prefect.prefect_api
 notes:
+  - The connection options (O(url), O(auth_string) and so on) can be set once for all modules of the collection
+    that talk to the Prefect API with C(module_defaults) and the action group C(group/prefect_ops.prefect.prefect_api),
+    see the examples.
   - The module uses only the Python standard library and Ansible's own URL handling on the target host.
   - Proxy settings from the environment of the target host (E(https_proxy), E(http_proxy), E(no_proxy)) apply.
 """

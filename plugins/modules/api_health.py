@@ -28,16 +28,6 @@ extends_documentation_fragment:
   - prefect_ops.prefect.prefect_api
   - prefect_ops.prefect.attributes
   - prefect_ops.prefect.attributes.info_module
-attributes:
-  action_group:
-    description: Use C(group/prefect_ops.prefect.prefect_api) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - prefect_ops.prefect.prefect_api
-notes:
-  - The connection options (O(url), O(auth_string) and so on) can be set once for all modules of the collection
-    that talk to the Prefect API with C(module_defaults) and the action group C(group/prefect_ops.prefect.prefect_api),
-    see the examples.
 options:
   timeout:
     description:

@@ -118,15 +118,7 @@ attributes:
         and after the change; an empty dictionary stands for a pool that does not exist.
   idempotent:
     support: full
-  action_group:
-    description: Use C(group/prefect_ops.prefect.prefect_api) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - prefect_ops.prefect.prefect_api
 notes:
-  - The connection options (O(url), O(auth_string) and so on) can be set once for all modules of the collection
-    that talk to the Prefect API with C(module_defaults) and the action group C(group/prefect_ops.prefect.prefect_api),
-    see the examples.
   - The pool's C(storage_configuration) and its work queues are not managed by this module.
   - Prefect servers create a pool C(default-agent-pool) (type C(prefect-agent), for the agents of Prefect 2) when a
     work queue is created without a pool. The module treats it as any other pool.

@@ -68,7 +68,8 @@ def test_every_worker_of_both_hosts_is_online(prefect_api):
 
 
 def test_ten_runs_complete_on_both_worker_hosts(prefect_api, deployment_id):
-    run_ids = trigger(prefect_api, deployment_id, 10, {"number": 21})
+    # Each run holds its worker (limit 1) for two seconds: a burst must use every worker.
+    run_ids = trigger(prefect_api, deployment_id, 10, {"number": 21, "seconds": 2})
     runs = prefect_api.wait_for_runs(run_ids)
     assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 10
     workers = executing_workers(prefect_api, run_ids)

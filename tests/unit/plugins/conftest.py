@@ -41,6 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ansible.module_utils.testing import patch_module_args
+
 
 class FakePrefect:
 
@@ -504,3 +506,21 @@ def tls_server(tls_cert):
     context.load_cert_chain(tls_cert['cert'], tls_cert['key'])
     with FakeServer(ssl_context=context) as srv:
         yield srv
+
+
+@pytest.fixture
+def run_module(capsys):
+    """Run a module's main() with the given arguments, as Ansible would; return (failed, result)."""
+    def _run(module_main, check_mode=False, diff=False, **args):
+        if check_mode:
+            args['_ansible_check_mode'] = True
+        if diff:
+            args['_ansible_diff'] = True
+        with patch_module_args(args):
+            with pytest.raises(SystemExit) as exit_info:
+                module_main()
+        result = json.loads(capsys.readouterr().out)
+        failed = exit_info.value.code != 0
+        assert failed == bool(result.get('failed')), result
+        return failed, result
+    return _run

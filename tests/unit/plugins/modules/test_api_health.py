@@ -7,12 +7,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.prefect_ops.prefect.plugins.modules import api_health
 
@@ -21,20 +20,9 @@ RESULT_KEYS = {'changed', 'status', 'url', 'healthy', 'database_ready', 'server_
 
 
 @pytest.fixture
-def run(capsys):
-    """Run the module with the given arguments; return (failed, result)."""
-    def _run(check_mode=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exit_info:
-                api_health.main()
-        out = capsys.readouterr().out
-        result = json.loads(out)
-        failed = exit_info.value.code != 0
-        assert failed == bool(result.get('failed')), result
-        return failed, result
-    return _run
+def run(run_module):
+    """Run api_health with the given arguments; return (failed, result)."""
+    return functools.partial(run_module, api_health.main)
 
 
 def basic(auth_string):

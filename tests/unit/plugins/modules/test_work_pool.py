@@ -10,14 +10,13 @@ The server is the fake Prefect API of conftest.py, with its stateful work pool s
 from __future__ import annotations
 
 import base64
+import functools
 import copy
 import json
 import os
 
 import pytest
 import yaml
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.prefect_ops.prefect.plugins.modules import work_pool
 
@@ -27,22 +26,9 @@ REGISTRY_PATH = '/api/collections/views/aggregate-worker-metadata'
 
 
 @pytest.fixture
-def run(capsys):
-    """Run the module with the given arguments; return (failed, result)."""
-    def _run(check_mode=False, diff=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        if diff:
-            args['_ansible_diff'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exit_info:
-                work_pool.main()
-        out = capsys.readouterr().out
-        result = json.loads(out)
-        failed = exit_info.value.code != 0
-        assert failed == bool(result.get('failed')), result
-        return failed, result
-    return _run
+def run(run_module):
+    """Run work_pool with the given arguments; return (failed, result)."""
+    return functools.partial(run_module, work_pool.main)
 
 
 @pytest.fixture
