@@ -33,6 +33,7 @@ cat <<MSG
 
 Prefect is up on the sandbox host "prefect-sandbox".
   UI and API:  http://127.0.0.1:4200        (API: http://127.0.0.1:4200/api)
+  Work pool:   sandbox (one process worker on the sandbox host)
   Log in as:   admin
   Password:    in $secrets (prefect_api_auth_password)
   From this machine's Prefect client:
