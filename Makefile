@@ -17,11 +17,12 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/prefect_ops/prefect
 # Every scenario under molecule/, unless SCENARIOS=... narrows it.
 SCENARIOS   ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip molecule clean
+.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip molecule bench clean
 
 help:
 	@echo "make demo    deploy the platform onto a local sandbox host and print how to reach it"
 	@echo "make test    lint, ansible-test sanity, unit tests and every Molecule scenario"
+	@echo "make bench   the benchmarks of docs/performance.md (not part of make test)"
 
 $(BIN)/ansible: requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON_BOOT) -m venv $(VENV)
@@ -92,6 +93,12 @@ sanity units: collection
 
 molecule: collection
 	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+
+# Every benchmarks/bench_*.py in turn: each prints its table and writes build/bench/<name>.json.
+# Not part of `make test`: figures come from benchmarks, never from timed tests.
+bench: host-deps collection
+	mkdir -p build/bench
+	for b in benchmarks/bench_*.py; do python $$b --json build/bench/$$(basename $$b .py).json || exit 1; done
 
 clean:
 	rm -rf build .cache/collections
