@@ -3,7 +3,8 @@
 Triggers a deployment N times, one run at a time, and reads from the server's own
 state history when each run became Pending (a worker took it) and Running (its process
 started), measured from the moment it was created. Server timestamps only, so the
-client's polling does not add to the figures.
+client's polling does not add to the figures. bench_platform.py uses the same functions
+on two platforms side by side; this script measures any one deployment.
 
     python benchmarks/pickup_delay.py --api-url http://127.0.0.1:14210/api \
         --auth-string admin:secret --deployment 'hello/fleet-hello' --runs 10 [--json out.json]
@@ -18,42 +19,69 @@ import time
 
 import requests
 
+FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
 
 def parse_time(value):
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class Api:
-    def __init__(self, url, auth_string):
+    """A Prefect API client that waits out what a busy or starting server answers:
+    HTTP 503 and refused connections are retried, once a second, `retries` times."""
+
+    def __init__(self, url, auth_string="", retries=10):
         self.url = url.rstrip("/")
+        self.retries = retries
         self.session = requests.Session()
-        if auth_string:
-            self.session.auth = tuple(auth_string.split(":", 1))
+        self.auth = tuple(auth_string.split(":", 1)) if auth_string else None
+        self.session.auth = self.auth
 
     def call(self, method, path, **kwargs):
-        response = self.session.request(method, self.url + path, timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.session.request(method, self.url + path, timeout=30, **kwargs)
+            except requests.ConnectionError:
+                if last:
+                    raise
+                time.sleep(1)
+                continue
+            if response.status_code == 503 and not last:
+                time.sleep(1)
+                continue
+            response.raise_for_status()
+            return response.json() if response.content else None
+        raise AssertionError("not reached: the last attempt returns or raises")
+
+    def wait_final(self, run_ids, timeout):
+        """Poll until every flow run is in a final state; returns the runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = []
+            for start in range(0, len(run_ids), 200):
+                runs += self.call("POST", "/flow_runs/filter", json={
+                    "flow_runs": {"id": {"any_": run_ids[start:start + 200]}}, "limit": 200})
+            if len(runs) == len(run_ids) and all(r["state_type"] in FINAL_STATES for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                states = sorted({r["state_type"] for r in runs})
+                raise TimeoutError(f"flow runs not finished within {timeout} s at {self.url} (states {states})")
+            time.sleep(0.5)
 
 
-def measure_run(api, deployment_id, timeout):
+def measure_run(api, deployment_id, timeout=120):
+    """Trigger one run, wait for it to finish; seconds from creation to Pending and Running."""
     run = api.call("POST", f"/deployments/{deployment_id}/create_flow_run", json={})
     created = parse_time(run["created"])
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        current = api.call("GET", f"/flow_runs/{run['id']}")
-        if current["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            break
-        time.sleep(0.5)
-    else:
-        raise TimeoutError(f"flow run {run['id']} did not finish within {timeout} s")
+    final = api.wait_final([run["id"]], timeout)[0]
     states = api.call("GET", "/flow_run_states/", params={"flow_run_id": run["id"]})
     first = {}
     for state in sorted(states, key=lambda s: s["timestamp"]):
         first.setdefault(state["type"], parse_time(state["timestamp"]))
     return {
         "id": run["id"],
-        "final": current["state_type"],
+        "final": final["state_type"],
         "pending_s": (first["PENDING"] - created).total_seconds() if "PENDING" in first else None,
         "running_s": (first["RUNNING"] - created).total_seconds() if "RUNNING" in first else None,
     }
@@ -64,7 +92,7 @@ def summary(values):
     if not values:
         return {"median": None, "p95": None, "n": 0}
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return {"median": statistics.median(values), "p95": p95, "n": len(values)}
+    return {"median": round(statistics.median(values), 3), "p95": round(p95, 3), "n": len(values)}
 
 
 def main(argv=None):
