@@ -205,7 +205,7 @@ def prepare(api):
 def pickup(api, host, deployment_id, runs):
     """Runs one at a time, each followed by one floor sample on the same host."""
     samples, floors = [], []
-    for _ in range(runs):
+    for _run in range(runs):
         samples.append(measure_run(api, deployment_id))
         floors.append(import_floor(host))
     result = {
@@ -226,7 +226,7 @@ def pickup(api, host, deployment_id, runs):
 
 def throughput(api, deployment_id, count, timeout=900):
     run_ids = [api.call("POST", f"/deployments/{deployment_id}/create_flow_run", json={})["id"]
-               for _ in range(count)]
+               for _run in range(count)]
     runs = api.wait_final(run_ids, timeout)
     first_created = min(parse_time(r["created"]) for r in runs)
     last_end = max(parse_time(r["end_time"] or r["state"]["timestamp"]) for r in runs)
@@ -261,7 +261,7 @@ def api_load(api, host, deployment_id, clients, total):
     def client(n):
         session = requests.Session()
         session.auth = api.auth
-        for _ in range(n):
+        for _request in range(n):
             try:
                 response = session.post(f"{api.url}/deployments/{deployment_id}/create_flow_run", json={}, timeout=60)
                 key = "ok" if response.status_code == 201 else "5xx" if response.status_code >= 500 else "other_http"
@@ -294,7 +294,7 @@ def table(result):
     sides = list(result["sides"])
     lines = []
     head = f"| {'measure':44} | " + " | ".join(f"{s:>12}" for s in sides) + " |"
-    lines += [head, "|" + "-" * 46 + "|" + "|".join("-" * 14 for _ in sides) + "|"]
+    lines += [head, "|" + "-" * 46 + "|" + "|".join("-" * 14 for _side in sides) + "|"]
 
     def row(label, values):
         lines.append(f"| {label:44} | " + " | ".join(f"{v:>12}" for v in values) + " |")
