@@ -326,6 +326,10 @@ def main(argv=None):
                                    for t in sorted(warm["tasks"], key=lambda t: -t["seconds"])[:10]],
         })
 
+        if args.json:  # what is measured so far survives a later failure
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+
         if not args.skip_scale:
             log("cold converge of 3 more worker hosts")
             scale_cold = playbook(inv4, extra)
