@@ -7,6 +7,7 @@ suite never repeats what molecule.yml says.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,3 +112,57 @@ def psql(host, database, sql):
     cmd = host.run("runuser -u postgres -- psql -X -d %s -tA -c %s", database, sql)
     assert cmd.rc == 0, cmd.stderr
     return [line for line in cmd.stdout.splitlines() if line]
+
+
+def ansible_playbook(playbook, *args, extra_vars=None, inventories=(), timeout=1200):
+    """Run a playbook of this repository the way a user would; returns the finished process.
+
+    Every run gets the test bed's extra vars (tests/testbed/vars.yml), like Molecule's.
+    """
+    command = ["ansible-playbook"]
+    for inventory in inventories:
+        command += ["-i", str(inventory)]
+    command += ["-e", "@" + str(REPO / "tests" / "testbed" / "vars.yml")]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    command += [*args, str(REPO / playbook)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def play_recap(stdout):
+    """The PLAY RECAP of a run: {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    recap = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.MULTILINE):
+        recap[host] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
+    return recap
+
+
+# Scratch hosts that some checks need besides the scenario's (a fresh host, a host of an
+# unsupported OS): made from the test bed like any test host, removed after the session.
+SCRATCH_HOSTS = ["chk-fresh", "chk-oldos"]
+
+
+@pytest.fixture(scope="session")
+def scratch_hosts():
+    testbed_hosts = {"testbed_hosts": [{"name": name} for name in SCRATCH_HOSTS]}
+    created = ansible_playbook("tests/testbed/create-hosts.yml", extra_vars=testbed_hosts)
+    try:
+        assert created.returncode == 0, created.stdout[-3000:] + created.stderr[-3000:]
+        yield SCRATCH_HOSTS
+    finally:
+        destroyed = ansible_playbook("tests/testbed/destroy-hosts.yml", extra_vars=testbed_hosts)
+        assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
+
+
+def scratch_inventory(path, groups, hosts, variables):
+    """Write an inventory of scratch hosts (reached through Docker) in the given groups."""
+    inventory = {
+        "all": {
+            "hosts": {name: {"ansible_connection": "community.docker.docker", "ansible_user": "root"} for name in hosts},
+            "vars": variables,
+            "children": {group: {"hosts": {name: {} for name in hosts}} for group in groups},
+        }
+    }
+    path.write_text(yaml.safe_dump(inventory))
+    return path

@@ -1,52 +1,190 @@
-"""Bad input fails before anything changes, says what to fix, and loses nothing.
+"""Bad input fails before anything changes, says what is wrong and how to fix it, and
+loses nothing.
 
-Each case re-runs the scenario's converge playbook against the deployed host with one
-invalid value, the way a user would get it wrong.
+Each case re-runs the scenario's converge playbook against the deployed platform with
+one invalid value, the way a user would get it wrong. The deployed host also joins the
+prefect_worker group for these runs, so that the worker role's inputs are checked too
+(its checks fail before it installs anything). Every case must fail in site.yml's first
+play, which runs every role's checks before any play changes a host.
 """
 
-import json
 import os
-import re
-import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import testinfra
 
-from conftest import REPO
+from conftest import ansible_playbook, play_recap, scratch_inventory
 
 testinfra_hosts = ["prefect_server"]
 
+CONVERGE = "molecule/default/converge.yml"
+# The cases are independent runs that must each fail within seconds: run a few at once.
+PARALLEL_RUNS = 4
+
+# name: (extra vars, fragments of the output that name the problem and the fix)
 CASES = {
-    "port out of range": ({"prefect_api_port": 70000}, "prefect_api_port"),
-    "version that is not a version": ({"prefect_version": "latest"}, "prefect_version must look like"),
-    "missing database password": ({"prefect_database_password": ""}, "prefect_database_password"),
-    "auth string without user:": ({"server_auth_string": "no-user-part"}, "no 'user:' prefix"),
-    "external URL on 0.0.0.0": ({"prefect_external_url": "http://0.0.0.0:4200"}, "browsers can reach, never 0.0.0.0"),
+    # Types
+    "auth switch that is not a boolean": (
+        {"server_auth_enabled": "maybe"},
+        ["server_auth_enabled", "is not a valid boolean", "Valid booleans include"],
+    ),
+    "worker list that is a string": (
+        {"worker_processes": "etl"},
+        ["worker_processes", "dict"],
+    ),
+    # Ranges
+    "port out of range": (
+        {"prefect_api_port": 70000},
+        ["prefect_api_port", "must be 1-65535"],
+    ),
+    "no workers in an entry": (
+        {"worker_processes": [{"pool": "etl", "count": 0}]},
+        ["count", "must be a whole number of workers, 1 or more (got 0)", "remove the entry to run no workers"],
+    ),
+    "start timeout of zero": (
+        {"server_start_timeout": 0},
+        ["server_start_timeout", "more than 0 (got '0')"],
+    ),
+    # Formats
+    "version that is not a version": (
+        {"prefect_version": "latest"},
+        ["prefect_version must look like 3.9.1", "(got 'latest')"],
+    ),
+    "auth string without user:": (
+        {"server_auth_string": "no-user-part"},
+        ["no 'user:' prefix", "set server_auth_user and server_auth_password"],
+    ),
+    "external URL on 0.0.0.0": (
+        {"prefect_external_url": "http://0.0.0.0:4200"},
+        ["browsers can reach, never 0.0.0.0", "prefect_external_url"],
+    ),
+    "memory limit that is not a size": (
+        {"server_memory_limit": "lots"},
+        ["server_memory_limit a Docker size such as 2g or empty", "(got 'lots')"],
+    ),
+    "pool name the API rejects": (
+        {"worker_processes": [{"pool": "etl/nightly"}]},
+        ["the pool name 'etl/nightly' is one the Prefect API rejects", "must not be empty, contain any of / % & > <"],
+    ),
+    "unknown worker runtime": (
+        {"worker_runtime": "podman"},
+        ["worker_runtime", "must be one of: systemd, compose", "podman"],
+    ),
+    # Missing required values
+    "empty database password": (
+        {"prefect_database_password": ""},
+        ["No database password", "set prefect_database_password"],
+    ),
+    "empty API password while the API is published": (
+        {"prefect_api_auth_password": ""},
+        ["basic auth is on", "has no password: set prefect_api_auth_password"],
+    ),
+    "external database without its address": (
+        {"postgresql_mode": "external", "postgresql_admin_password": "test-only"},
+        ["postgresql_mode 'external' needs postgresql_admin_host and postgresql_admin_password"],
+    ),
+    # Contradictory combinations
+    "server settings that the role manages": (
+        {"postgresql_settings": {"port": 5433}},
+        ["postgresql_settings", "leaves listen_addresses, password_encryption and port", "postgresql_port"],
+    ),
+    "workers newer than the server": (
+        {"worker_version": "3.99.0"},
+        ["worker_version 3.99.0 is newer than the server's Prefect (3.9.1", "set one prefect_version for both"],
+    ),
+    # An unreachable external database (loopback: nothing listens on port 1)
+    "external database that does not answer": (
+        {
+            "postgresql_mode": "external",
+            "postgresql_admin_host": "127.0.0.1",
+            "postgresql_admin_port": 1,
+            "postgresql_admin_password": "test-only",
+        },
+        ["Nothing answers at 127.0.0.1:1", "Set them to the address and port of your PostgreSQL server"],
+    ),
 }
 
 
-def converge_with(extra_vars):
-    command = [
-        "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        "-e",
-        "@" + str(REPO / "tests" / "testbed" / "vars.yml"),
-        "-e",
-        json.dumps(extra_vars),
-        str(REPO / "molecule" / "default" / "converge.yml"),
-    ]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+@pytest.fixture(scope="module")
+def canary_flow_run(prefect_api):
+    """A flow run stored before the bad runs: it must still be there after all of them."""
+    flow = prefect_api.post("/api/flows/", {"name": "bad-input-canary"})
+    assert flow.status_code in (200, 201), flow.text
+    name = f"canary-{uuid.uuid4().hex[:8]}"
+    run = prefect_api.post("/api/flow_runs/", {"flow_id": flow.json()["id"], "name": name})
+    assert run.status_code in (200, 201), run.text
+    return run.json()["id"], name
+
+
+@pytest.fixture(scope="module")
+def worker_group(tmp_path_factory):
+    """An inventory that adds the deployed host to prefect_worker."""
+    path = tmp_path_factory.mktemp("inventory") / "worker-group.yml"
+    path.write_text("prefect_worker:\n  hosts:\n    prefect-aio: {}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_runs(canary_flow_run, worker_group, molecule_inventory):
+    with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        futures = {
+            case: pool.submit(ansible_playbook, CONVERGE, extra_vars=extra, inventories=(molecule_inventory, worker_group))
+            for case, (extra, _) in CASES.items()
+        }
+        return {case: future.result() for case, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def molecule_inventory():
+    return os.environ["MOLECULE_INVENTORY_FILE"]
+
+
+def assert_failed_first_and_kept_the_platform(run, fragments, prefect_api, canary_flow_run):
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-4000:]
+    flat = " ".join(output.split())
+    missing = [fragment for fragment in fragments if fragment not in flat]
+    assert not missing, (missing, output[-4000:])
+    # No play that changes a host began, and nothing changed anywhere.
+    assert "PLAY [Set up" not in run.stdout, output[-4000:]
+    recap = play_recap(run.stdout)
+    assert recap and all(counters["changed"] == 0 for counters in recap.values()), recap
+    # The deployed platform still serves its API, with its data.
+    assert prefect_api.get("/api/ready", auth=False).status_code == 200
+    run_id, name = canary_flow_run
+    stored = prefect_api.get(f"/api/flow_runs/{run_id}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["name"] == name
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_bad_input_fails_first_and_keeps_the_platform(case, host, prefect_api):
-    extra_vars, message = CASES[case]
-    run = converge_with(extra_vars)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output[-3000:]
-    assert message in output, output[-3000:]
-    recap = re.search(rf"^{host.backend.host}\s*:.*$", run.stdout, re.MULTILINE)
-    assert recap and "changed=0" in recap.group(0), output[-3000:]
-    assert prefect_api.get("/api/ready", auth=False).status_code == 200
-    assert prefect_api.post("/api/flows/filter").status_code == 200
+def test_bad_input_fails_first_and_keeps_the_platform(case, bad_runs, prefect_api, canary_flow_run):
+    assert_failed_first_and_kept_the_platform(bad_runs[case], CASES[case][1], prefect_api, canary_flow_run)
+
+
+def test_unsupported_os_is_refused_before_anything_changes(
+    scratch_hosts, molecule_inventory, tmp_path, prefect_api, canary_flow_run
+):
+    """A worker host whose /etc/os-release says Ubuntu 20.04: Ansible's own fact
+    gathering reads that file, as it would on a real Ubuntu 20.04 host."""
+    assert "chk-oldos" in scratch_hosts
+    os_release = (
+        'PRETTY_NAME="Ubuntu 20.04.6 LTS"\nNAME="Ubuntu"\nVERSION_ID="20.04"\n'
+        'VERSION="20.04.6 LTS (Focal Fossa)"\nVERSION_CODENAME=focal\nID=ubuntu\nID_LIKE=debian\n'
+        "UBUNTU_CODENAME=focal\n"
+    )
+    inventory = scratch_inventory(tmp_path / "oldos.yml", ["prefect_worker"], ["chk-oldos"], {})
+    old_os = testinfra.get_host("docker://chk-oldos")
+    old_os.run("rm -f /etc/os-release && printf %s > /etc/os-release", os_release)
+    assert "Ubuntu" in old_os.file("/etc/os-release").content_string
+    run = ansible_playbook(CONVERGE, inventories=(molecule_inventory, inventory))
+    assert_failed_first_and_kept_the_platform(
+        run,
+        ["Ubuntu 20.04 is not supported", "run it on Debian 12/13 or Ubuntu 22.04/24.04"],
+        prefect_api,
+        canary_flow_run,
+    )
+    assert "chk-oldos" in play_recap(run.stdout)
+    assert not old_os.file("/opt/prefect-worker").exists
