@@ -119,6 +119,7 @@ def provision(sides, secrets_path):
     # Build (or find) the image archive once, before two playbooks would both build it.
     run(["ansible-playbook", "-e", "@tests/testbed/vars.yml", "tests/testbed/prefect-image.yml"],
         logfile=WORK_DIR / "image.log")
+
     def site(side):
         started = time.monotonic()
         run(["ansible-playbook", "-i", f"benchmarks/platform/{side}.yml", "-e", "@tests/testbed/vars.yml",
