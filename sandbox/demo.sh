@@ -12,21 +12,12 @@ if [ "${1:-}" = destroy ]; then
   exit 0
 fi
 
-# Secrets are generated once and kept on this machine, readable by root only.
-secrets=.sandbox/secrets.yml
-if [ ! -s "$secrets" ]; then
-  mkdir -p .sandbox
-  umask 077
-  python3 - > "$secrets" <<'PY'
-import secrets
-print("---")
-print(f"prefect_database_password: {secrets.token_urlsafe(24)}")
-print(f"prefect_api_auth_password: {secrets.token_urlsafe(18)}")
-PY
-fi
+# The roles generate the passwords on the first run into prefect_secrets_dir (set in
+# sandbox/inventory.yml; owner-only files) and reuse them on every later run.
+secrets_dir=.sandbox/secrets
 
 ansible-playbook tests/testbed/create-hosts.yml -e "$hosts"
-ansible-playbook -i sandbox/inventory.yml -e @tests/testbed/vars.yml -e @"$secrets" \
+ansible-playbook -i sandbox/inventory.yml -e @tests/testbed/vars.yml \
   tests/testbed/prefect-image.yml prefect_ops.prefect.site
 
 cat <<MSG
@@ -35,8 +26,8 @@ Prefect is up on the sandbox host "prefect-sandbox".
   UI and API:  http://127.0.0.1:4200        (API: http://127.0.0.1:4200/api)
   Work pool:   sandbox (one process worker on the sandbox host)
   Log in as:   admin
-  Password:    in $secrets (prefect_api_auth_password)
+  Password:    in $secrets_dir/api_auth_password (root-only; generated on the first run)
   From this machine's Prefect client:
-    export PREFECT_API_URL=http://127.0.0.1:4200/api PREFECT_API_AUTH_STRING="admin:\$(sed -n 's/^prefect_api_auth_password: //p' $secrets)"
+    export PREFECT_API_URL=http://127.0.0.1:4200/api PREFECT_API_AUTH_STRING="admin:\$(cat $secrets_dir/api_auth_password)"
 Remove the sandbox with: make demo-destroy
 MSG
