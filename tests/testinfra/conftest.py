@@ -34,6 +34,21 @@ def inventory_vars(host):
     return host.ansible.get_variables()
 
 
+def generated_secrets_dir():
+    """Where the roles keep the secrets they generate: prefect_secrets_dir's default,
+    next to the inventory Molecule wrote."""
+    return Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / ".prefect-secrets"
+
+
+def platform_secret(host, name):
+    """A secret of the platform (database_password or api_auth_password): the value the
+    scenario gives (prefect_<name>), or else the one the roles generated."""
+    given = inventory_vars(host).get("prefect_" + name)
+    if given is not None:
+        return given
+    return (generated_secrets_dir() / name).read_text().strip()
+
+
 def pinned_prefect_version(host):
     """The Prefect version the scenario deploys: its own override or the collection's pin."""
     override = inventory_vars(host).get("prefect_version")
@@ -103,7 +118,7 @@ def prefect_api(host):
     return PrefectApi(
         variables["prefect_external_url"],
         variables.get("prefect_api_auth_user", "admin"),
-        variables["prefect_api_auth_password"],
+        platform_secret(host, "api_auth_password"),
     )
 
 
