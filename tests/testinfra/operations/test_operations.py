@@ -220,7 +220,7 @@ def test_a_worker_reconnects_after_its_server_was_unreachable(host, prefect_api,
 
 
 def new_secret():
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _position in range(32))
 
 
 def test_a_verbose_rerun_rotates_both_secrets_and_prints_neither(host, prefect_api, deployment_id, tmp_path):
