@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 import requests
@@ -74,6 +75,18 @@ def completed(prefect_api, run_ids):
     return {run_id: run["state"]["type"] for run_id, run in runs.items()}
 
 
+def wait_until_ready(prefect_api, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if prefect_api.get("/api/ready", auth=False).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the API did not answer ready"
+        time.sleep(2)
+
+
 def server_version(prefect_api):
     response = prefect_api.get("/api/admin/version")
     assert response.status_code == 200, response.text
@@ -85,6 +98,7 @@ def seeded(host, prefect_api):
     """A deployment, its work pool and completed flow runs, made on the older release."""
     old = inventory_vars(host)["upgrade_old_version"]
     assert old != PINNED
+    wait_until_ready(prefect_api)
     assert server_version(prefect_api) == old
     flow = prefect_api.post("/api/flows/", {"name": "upgrade-hello"})
     assert flow.status_code in (200, 201), flow.text
