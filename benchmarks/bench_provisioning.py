@@ -48,7 +48,7 @@ def log(msg):
 
 
 def run(argv, check=True, env=None, **kwargs):
-    result = subprocess.run(argv, text=True, capture_output=True, env=env, **kwargs)
+    result = subprocess.run(argv, text=True, capture_output=True, env=env, check=False, **kwargs)
     if check and result.returncode != 0:
         raise RuntimeError(f"{argv!r} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -62,6 +62,11 @@ def timed(fn, *args, **kwargs):
     start = time.monotonic()
     value = fn(*args, **kwargs)
     return time.monotonic() - start, value
+
+
+def seconds_of(fn, *args, **kwargs):
+    """How long fn(*args, **kwargs) took, in seconds."""
+    return timed(fn, *args, **kwargs)[0]
 
 
 # --- test hosts --------------------------------------------------------------------
@@ -211,15 +216,15 @@ def floor(host, packages, archive, wheel_dir, version, image):
     on_host(host, "mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\\n"
                   "Environment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\\n'"
                   " > /etc/systemd/system/docker.service.d/environment.conf")
-    steps["apt-get update"], _ = timed(on_host, host, "apt-get update -q")
-    steps["apt-get install (the converge's packages)"], _ = timed(
+    steps["apt-get update"] = seconds_of(on_host, host, "apt-get update -q")
+    steps["apt-get install (the converge's packages)"] = seconds_of(
         on_host, host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
         + " ".join(sorted(packages)))
 
     def load_image():
         run(["docker", "cp", archive, f"{host}:/var/tmp/image.tar.gz"])
         on_host(host, "docker load -q -i /var/tmp/image.tar.gz")
-    steps["ship and load the image archive"], _ = timed(load_image)
+    steps["ship and load the image archive"] = seconds_of(load_image)
 
     def start_server():
         on_host(host, "su postgres -c \"psql -q -c \\\"CREATE ROLE prefect LOGIN PASSWORD 'floor'\\\"\""
@@ -242,13 +247,13 @@ def floor(host, packages, archive, wheel_dir, version, image):
                       "            raise\n"
                       "    time.sleep(0.2)\n"
                       "PY")
-    steps["server container up until /api/ready"], _ = timed(start_server)
+    steps["server container up until /api/ready"] = seconds_of(start_server)
 
     def worker_venv():
         run(["docker", "cp", wheel_dir, f"{host}:/var/tmp/wheels"])
         on_host(host, "python3 -m venv /var/tmp/venv && /var/tmp/venv/bin/pip install -q --no-index"
                       f" --find-links /var/tmp/wheels prefect=={version}")
-    steps["ship the wheels and install the worker venv"], _ = timed(worker_venv)
+    steps["ship the wheels and install the worker venv"] = seconds_of(worker_venv)
     # The floor's server and database would only load the machine for what follows.
     on_host(host, "docker rm -f prefect-floor >/dev/null && systemctl stop postgresql docker docker.socket containerd")
     return steps

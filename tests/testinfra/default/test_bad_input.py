@@ -131,7 +131,7 @@ def bad_runs(canary_flow_run, worker_group, molecule_inventory):
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         futures = {
             case: pool.submit(ansible_playbook, CONVERGE, extra_vars=extra, inventories=(molecule_inventory, worker_group))
-            for case, (extra, _) in CASES.items()
+            for case, (extra, _expected) in CASES.items()
         }
         return {case: future.result() for case, future in futures.items()}
 
