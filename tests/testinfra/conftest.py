@@ -20,6 +20,8 @@ import testinfra
 import yaml
 
 FLOWS = Path(__file__).parent / "flows"
+# Where the worker role puts worker_flows_src on the worker hosts.
+SHIPPED_FLOWS_DIR = "/opt/prefect-worker/flows"
 REPO = Path(__file__).resolve().parents[2]
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -72,6 +74,24 @@ class PrefectApi:
         return requests.post(
             self.url + path, json=payload or {}, auth=self.auth if auth else None, timeout=15, **kwargs
         )
+
+    def create_deployment(self, name, pool, entrypoint):
+        """A deployment (and its flow) of code the worker role shipped to the worker hosts;
+        returns its id. The entrypoint only resolves in that directory."""
+        flow = self.post("/api/flows/", {"name": name})
+        assert flow.status_code in (200, 201), flow.text
+        deployment = self.post(
+            "/api/deployments/",
+            {
+                "name": name,
+                "flow_id": flow.json()["id"],
+                "work_pool_name": pool,
+                "entrypoint": entrypoint,
+                "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": SHIPPED_FLOWS_DIR}}],
+            },
+        )
+        assert deployment.status_code in (200, 201), deployment.text
+        return deployment.json()["id"]
 
     def wait_for_runs(self, run_ids, timeout=300):
         """Poll until every flow run is in a final state; returns them by id."""

@@ -10,7 +10,6 @@ testinfra_hosts = ["fleet-server"]
 
 POOL = "fleet"
 WORKER_HOSTS = ("fleet-worker-a", "fleet-worker-b")
-FLOWS_DIR = "/opt/prefect-worker/flows"
 
 
 def pool_workers(prefect_api):
@@ -43,20 +42,7 @@ def executing_workers(prefect_api, run_ids):
 @pytest.fixture(scope="module")
 def deployment_id(prefect_api):
     """A deployment whose entrypoint only resolves in the flow code the role shipped."""
-    flow = prefect_api.post("/api/flows/", {"name": "fleet-hello"})
-    assert flow.status_code in (200, 201), flow.text
-    deployment = prefect_api.post(
-        "/api/deployments/",
-        {
-            "name": "fleet-hello",
-            "flow_id": flow.json()["id"],
-            "work_pool_name": POOL,
-            "entrypoint": "fleet_hello.py:fleet_hello",
-            "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}],
-        },
-    )
-    assert deployment.status_code in (200, 201), deployment.text
-    return deployment.json()["id"]
+    return prefect_api.create_deployment("fleet-hello", POOL, "fleet_hello.py:fleet_hello")
 
 
 def test_every_worker_of_both_hosts_is_online(prefect_api):

@@ -23,7 +23,6 @@ testinfra_hosts = ["ops-aio"]
 
 HOST = "ops-aio"
 POOL = "ops"
-FLOWS_DIR = "/opt/prefect-worker/flows"
 PROJECT_DIR = "/opt/prefect"
 # Flow runs that completed so far: every fault must leave all of them in place.
 COMPLETED_RUNS = []
@@ -55,20 +54,7 @@ def wait_until_ready(prefect_api, timeout=300):
 @pytest.fixture(scope="module")
 def deployment_id(prefect_api):
     """A deployment of the flow code the worker role shipped, served by pool 'ops'."""
-    flow = prefect_api.post("/api/flows/", {"name": "ops-hello"})
-    assert flow.status_code in (200, 201), flow.text
-    deployment = prefect_api.post(
-        "/api/deployments/",
-        {
-            "name": "ops-hello",
-            "flow_id": flow.json()["id"],
-            "work_pool_name": POOL,
-            "entrypoint": "ops_hello.py:ops_hello",
-            "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}],
-        },
-    )
-    assert deployment.status_code in (200, 201), deployment.text
-    return deployment.json()["id"]
+    return prefect_api.create_deployment("ops-hello", POOL, "ops_hello.py:ops_hello")
 
 
 def a_new_run_completes_on_the_worker(prefect_api, deployment_id, number):

@@ -23,7 +23,6 @@ from conftest import REPO, inventory_vars
 testinfra_hosts = ["upg-aio"]
 
 POOL = "upgrade-pool"
-FLOWS_DIR = "/opt/prefect-worker/flows"
 PINNED = yaml.safe_load((REPO / "roles" / "prefect" / "defaults" / "main.yml").read_text())["prefect_version"]
 UPGRADE = REPO / "molecule" / "upgrade" / "upgrade.yml"
 BACKUP = REPO / "playbooks" / "backup.yml"
@@ -101,26 +100,14 @@ def seeded(host, prefect_api):
     assert old != PINNED
     wait_until_ready(prefect_api)
     assert server_version(prefect_api) == old
-    flow = prefect_api.post("/api/flows/", {"name": "upgrade-hello"})
-    assert flow.status_code in (200, 201), flow.text
-    deployment = prefect_api.post(
-        "/api/deployments/",
-        {
-            "name": "upgrade-hello",
-            "flow_id": flow.json()["id"],
-            "work_pool_name": POOL,
-            "entrypoint": "upgrade_hello.py:upgrade_hello",
-            "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}],
-        },
-    )
-    assert deployment.status_code in (200, 201), deployment.text
-    run_ids = trigger(prefect_api, deployment.json()["id"], 3)
+    deployment_id = prefect_api.create_deployment("upgrade-hello", POOL, "upgrade_hello.py:upgrade_hello")
+    run_ids = trigger(prefect_api, deployment_id, 3)
     assert set(completed(prefect_api, run_ids).values()) == {"COMPLETED"}
     pool = prefect_api.get(f"/api/work_pools/{POOL}")
     assert pool.status_code == 200, pool.text
     return {
         "old": old,
-        "deployment_id": deployment.json()["id"],
+        "deployment_id": deployment_id,
         "pool_id": pool.json()["id"],
         "run_ids": run_ids,
     }
