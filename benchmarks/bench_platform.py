@@ -212,6 +212,11 @@ def pickup(api, host, deployment_id, runs):
     result = {
         "pending": summary(s["pending_s"] for s in samples),
         "running": summary(s["running_s"] for s in samples),
+        # Where Running's time goes: the worker starts the run's process; the process
+        # imports Prefect and logs first (pull steps); then it loads the flow, subscribes to
+        # the server's events and reports Running.
+        "process_started": summary(s["process_started_s"] for s in samples),
+        "process_first_log": summary(s["process_first_log_s"] for s in samples),
         "floor": summary(floors),
         "completed": sum(s["final"] == "COMPLETED" for s in samples),
         "runs": samples,
@@ -307,6 +312,10 @@ def table(result):
             row(f"pickup: trigger -> {label}, median s ({n} runs)",
                 [fmt(data[s]["pickup"][key]["median"]) for s in sides])
             row(f"pickup: trigger -> {label}, p95 s", [fmt(data[s]["pickup"][key]["p95"]) for s in sides])
+        row("  trigger -> worker started the run's process, median s",
+            [fmt(data[s]["pickup"]["process_started"]["median"]) for s in sides])
+        row("  trigger -> the process's first log (after its imports), median s",
+            [fmt(data[s]["pickup"]["process_first_log"]["median"]) for s in sides])
         row("floor: python -c 'import prefect', median s", [fmt(data[s]["pickup"]["floor"]["median"]) for s in sides])
         row("Running median / floor", [fmt(data[s]["pickup"].get("running_over_floor"), "x") for s in sides])
         row("pickup runs COMPLETED", [f"{data[s]['pickup']['completed']}/{n}" for s in sides])

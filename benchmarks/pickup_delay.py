@@ -79,10 +79,26 @@ def measure_run(api, deployment_id, timeout=120):
     first = {}
     for state in sorted(states, key=lambda s: s["timestamp"]):
         first.setdefault(state["type"], parse_time(state["timestamp"]))
+    # Where the time between Pending and Running goes, from the run's own logs: the worker
+    # logs "... submitted to infrastructure" once the run's process is started, and the
+    # process logs first (prefect.flow_runs) after its imports, as it runs the pull steps.
+    # The worker sends its logs in batches (every 2 s): wait for them once if they lag.
+    for attempt in range(2):
+        logs = api.call("POST", "/logs/filter", json={
+            "logs": {"flow_run_id": {"any_": [run["id"]]}}, "sort": "TIMESTAMP_ASC", "limit": 50})
+        started = next((parse_time(entry["timestamp"]) for entry in logs
+                        if "submitted to infrastructure" in entry["message"]), None)
+        first_log = next((parse_time(entry["timestamp"]) for entry in logs
+                          if entry["name"] == "prefect.flow_runs"), None)
+        if (started and first_log) or attempt:
+            break
+        time.sleep(2.5)
     return {
         "id": run["id"],
         "final": final["state_type"],
         "pending_s": (first["PENDING"] - created).total_seconds() if "PENDING" in first else None,
+        "process_started_s": (started - created).total_seconds() if started else None,
+        "process_first_log_s": (first_log - created).total_seconds() if first_log else None,
         "running_s": (first["RUNNING"] - created).total_seconds() if "RUNNING" in first else None,
     }
 
