@@ -295,7 +295,8 @@ def main(argv=None):
         inv1 = os.path.join(workdir, "one-worker.json")
         inv4 = os.path.join(workdir, "four-workers.json")
         write_inventory(inv1, [AIO], args.connection, key)
-        write_inventory(inv4, [AIO] + EXTRA_WORKERS, args.connection, key)
+        if not args.skip_scale:  # over SSH the inventory needs the hosts' addresses
+            write_inventory(inv4, [AIO] + EXTRA_WORKERS, args.connection, key)
         bare_packages = manual_packages(FLOOR)
 
         log("cold converge of the all-in-one host")
