@@ -1,6 +1,7 @@
 """A fleet: database, server and two worker hosts (systemd and compose runtimes)."""
 
 import struct
+import time
 
 import pytest
 
@@ -62,6 +63,28 @@ def test_ten_runs_complete_on_both_worker_hosts(prefect_api, deployment_id):
     assert len(workers) == 10, workers
     hosts = {host for host in WORKER_HOSTS for name in workers.values() if name.startswith(host + "-")}
     assert hosts == set(WORKER_HOSTS), workers
+
+
+def test_runs_start_as_one_engine_process_on_both_runtimes(prefect_api, deployment_id):
+    """worker_flow_run_command: the pool's default command, and what each run's process is."""
+    pool = prefect_api.get(f"/api/work_pools/{POOL}").json()
+    assert pool["base_job_template"]["variables"]["properties"]["command"]["default"] == "python -m prefect.engine"
+    run_ids = trigger(prefect_api, deployment_id, 8, {"seconds": 1})
+    runs = prefect_api.wait_for_runs(run_ids)
+    assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 8
+    # A run's logs reach the API in batches: wait for every run's line.
+    deadline = time.monotonic() + 30
+    while True:
+        logs = prefect_api.post("/api/logs/filter", {"logs": {"flow_run_id": {"any_": run_ids}}, "limit": 200}).json()
+        commands = {log["flow_run_id"]: log["message"] for log in logs if log["message"].startswith("process: ")}
+        if len(commands) == len(run_ids) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert set(commands.values()) == {"process: python -m prefect.engine"}, commands
+    assert len(commands) == len(run_ids), commands
+    # Runs on the systemd host and on the compose host alike.
+    workers = executing_workers(prefect_api, run_ids)
+    assert {host for host in WORKER_HOSTS for name in workers.values() if name.startswith(host + "-")} == set(WORKER_HOSTS)
 
 
 def test_a_served_flow_runs_when_triggered(prefect_api):
