@@ -314,13 +314,12 @@ from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api im
     prefect_api_argument_spec,
     quote_path_segment,
 )
+from ansible_collections.prefect_ops.prefect.plugins.module_utils._names import (
+    RESERVED_POOL_PREFIX as RESERVED_PREFIX,
+    is_reserved_pool_name as is_reserved,
+    name_problem,
+)
 
-# Prefect's rule for work pool names (prefect.types.names.NonEmptyishName): no character of
-# BANNED_CHARACTERS, and not empty once quotes and spaces are stripped.
-BANNED_CHARACTERS = ('/', '%', '&', '>', '<')
-# Names the API reserves (prefect.server.api.workers): create and delete answer 403, update only
-# accepts is_paused and concurrency_limit.
-RESERVED_PREFIX = 'prefect'
 RESERVED_UPDATABLE = ('is_paused', 'concurrency_limit')
 WORKER_REGISTRY_PATH = '/collections/views/aggregate-worker-metadata'
 # The fields the module manages, in the order they appear in diffs.
@@ -329,21 +328,6 @@ DIFF_FIELDS = ('name', 'type', 'description', 'concurrency_limit', 'is_paused', 
 CREATE_DEFAULTS = dict(description=None, concurrency_limit=None, is_paused=False, base_job_template={})
 # Python types of the JSON types of a job variable's schema.
 JSON_TYPES = dict(string=(str,), boolean=(bool,), object=(dict,), array=(list,), number=(int, float), integer=(int,))
-
-
-def name_problem(name):
-    """Why Prefect rejects ``name`` as a work pool name, or None when it accepts it."""
-    banned = [c for c in BANNED_CHARACTERS if c in name]
-    if banned:
-        return 'contains %s, which the Prefect API rejects in names (it rejects %s). Choose a name without them.' % (
-            ', '.join("'%s'" % c for c in banned), ' '.join(BANNED_CHARACTERS))
-    if not name.strip('\' "'):
-        return 'is empty (or only quotes and spaces), which the Prefect API rejects. Give the pool a name.'
-    return None
-
-
-def is_reserved(name):
-    return name.lower().startswith(RESERVED_PREFIX)
 
 
 def same_description(a, b):

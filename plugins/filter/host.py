@@ -1,0 +1,53 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+"""Filters about the managed host: its platform, its packages, versions printed by its tools."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+_VERSION = re.compile(r'\d+\.\d+(?:\.\d+)?')
+
+
+def platform_release(facts):
+    """The release a platform list names: Debian's major version, Ubuntu's full release."""
+    if facts.get('distribution') == 'Debian':
+        return str(facts.get('distribution_major_version', ''))
+    return str(facts.get('distribution_version', ''))
+
+
+def platform_supported(facts, platforms):
+    """Whether the host's ``ansible_facts`` name a release listed in ``platforms`` ({distribution: [releases]})."""
+    if not isinstance(platforms, dict):
+        raise AnsibleFilterError('platform_supported expects a dict of distribution -> releases')
+    return platform_release(facts) in [str(r) for r in platforms.get(facts.get('distribution'), [])]
+
+
+def platforms_text(platforms):
+    """'Debian 12/13 or Ubuntu 22.04/24.04', for messages."""
+    return ' or '.join('%s %s' % (name, '/'.join(str(r) for r in releases)) for name, releases in platforms.items())
+
+
+def dpkg_installed(lines):
+    """Package names of the installed lines ('ii <name>') in dpkg-query output."""
+    return [line.split()[-1] for line in lines if line.startswith('ii ')]
+
+
+def version_in_text(text):
+    """The first x.y[.z] in a tool's version output ('v2.26.1' -> '2.26.1'), or '0' when there is none."""
+    found = _VERSION.search(text or '')
+    return found.group(0) if found else '0'
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'platform_supported': platform_supported,
+            'platforms_text': platforms_text,
+            'dpkg_installed': dpkg_installed,
+            'version_in_text': version_in_text,
+        }

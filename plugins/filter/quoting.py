@@ -1,0 +1,68 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+"""One escaper per file format the roles write, so that any value reaches the program literally.
+
+- compose_value: a value in a compose file (YAML): a JSON string (valid YAML, so compose
+  does not re-type it) with '$' doubled (no interpolation).
+- env_file_value: a value in an env file, for Docker Compose (``dialect='compose'``) or
+  systemd's EnvironmentFile= (``dialect='systemd'``): double-quoted, with backslash, quote,
+  '$' (and '`' for systemd) escaped and newlines written as \\n.
+- systemd_arg: one argument of a systemd command line (ExecStart=): double-quoted, with
+  backslash and quote escaped, '%' doubled (specifiers) and '$' doubled (variable expansion).
+- systemd_environment: the NAME=value word of an Environment= line: double-quoted, with
+  backslash and quote escaped and '%' doubled.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible.errors import AnsibleFilterError
+
+
+def _text(value):
+    # As Jinja's `string` filter: the files rendered before these filters existed stay the same.
+    return str(value)
+
+
+def compose_value(value):
+    return json.dumps(_text(value).replace('$', '$$'))
+
+
+def env_file_value(value, dialect='compose'):
+    specials = {'compose': '\\"$', 'systemd': '\\"$`'}
+    if dialect not in specials:
+        raise AnsibleFilterError('env_file_value: dialect must be compose or systemd, got %r' % (dialect,))
+    out = []
+    for char in _text(value):
+        if char == '\n':
+            out.append('\\n')
+        elif char in specials[dialect]:
+            out.append('\\' + char)
+        else:
+            out.append(char)
+    return '"%s"' % ''.join(out)
+
+
+def _systemd_quoted(text):
+    return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"').replace('%', '%%')
+
+
+def systemd_arg(value):
+    return _systemd_quoted(_text(value)).replace('$', '$$')
+
+
+def systemd_environment(name, value):
+    return _systemd_quoted('%s=%s' % (name, _text(value)))
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'compose_value': compose_value,
+            'env_file_value': env_file_value,
+            'systemd_arg': systemd_arg,
+            'systemd_environment': systemd_environment,
+        }

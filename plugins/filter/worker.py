@@ -1,0 +1,130 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+"""The worker role's process model: which processes a host runs, under which unit or compose
+service name, on which health check port, with which environment and command line.
+
+One place computes it, so that the systemd units and the compose services (and the checks
+and the cleanup of stale units) agree.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+
+def _slug(pool):
+    slug = re.sub(r'[^a-z0-9]+', '-', pool.lower()).strip('-')
+    return slug or 'pool'
+
+
+def worker_processes_model(worker_processes, host, common_env, first_port, extra_env=None):
+    """One entry per worker process of the host, numbered per pool, with consecutive health check
+    ports from ``first_port``: {id, kind, unit, service, name, pool, limit, queues, env, port}."""
+    out = []
+    per_pool = {}
+    for entry in worker_processes or []:
+        if not isinstance(entry, dict) or 'pool' not in entry:
+            raise AnsibleFilterError('each worker_processes entry needs a pool, got %r' % (entry,))
+        pool = str(entry['pool'])
+        for dummy in range(int(entry.get('count', 1))):
+            per_pool[pool] = per_pool.get(pool, 0) + 1
+            number = per_pool[pool]
+            worker_id = '%s-%d' % (_slug(pool), number)
+            port = int(first_port) + len(out)
+            env = dict(common_env or {})
+            env.update({'PREFECT_WORKER_WEBSERVER_HOST': '127.0.0.1', 'PREFECT_WORKER_WEBSERVER_PORT': str(port)})
+            env.update(extra_env or {})
+            env.update(entry.get('env') or {})
+            out.append({
+                'id': worker_id,
+                'kind': 'worker',
+                'unit': 'prefect-worker-%s.service' % worker_id,
+                'service': 'worker-%s' % worker_id,
+                'name': '%s-%s-%d' % (host, pool, number),
+                'pool': pool,
+                'limit': entry.get('limit'),
+                'queues': list(entry.get('queues') or []),
+                'env': env,
+                'port': port,
+            })
+    return out
+
+
+def served_flows_model(served_flows, common_env, first_port, missed_polls_tolerance, extra_env=None):
+    """One entry per flow.serve() process: {id, kind, unit, service, name, entrypoint, script,
+    deployment, args, env, port}, health check ports consecutive from ``first_port``."""
+    out = []
+    for index, entry in enumerate(served_flows or []):
+        port = int(first_port) + index
+        env = dict(common_env or {})
+        env.update({
+            'PREFECT_RUNNER_SERVER_ENABLE': 'true',
+            'PREFECT_RUNNER_SERVER_HOST': '127.0.0.1',
+            'PREFECT_RUNNER_SERVER_PORT': str(port),
+            'PREFECT_RUNNER_SERVER_MISSED_POLLS_TOLERANCE': str(missed_polls_tolerance),
+        })
+        env.update(extra_env or {})
+        env.update(entry.get('env') or {})
+        out.append({
+            'id': entry['name'],
+            'kind': 'served',
+            'unit': 'prefect-serve-%s.service' % entry['name'],
+            'service': 'serve-%s' % entry['name'],
+            'name': entry['name'],
+            'entrypoint': entry.get('entrypoint'),
+            'script': entry.get('script'),
+            'deployment': entry.get('deployment', entry['name']),
+            'args': [str(a) for a in entry.get('args') or []],
+            'env': env,
+            'port': port,
+        })
+    return out
+
+
+def worker_command(item, flows_dir, bin_dir=''):
+    """The command line (a list of strings) of a process of the model. ``bin_dir``: where
+    prefect and python are (the systemd runtime's virtualenv); empty: found on PATH (compose)."""
+    prefix = (bin_dir.rstrip('/') + '/') if bin_dir else ''
+    if item['kind'] == 'worker':
+        command = [prefix + 'prefect', 'worker', 'start', '--pool', item['pool'], '--name', item['name'],
+                   '--type', 'process', '--with-healthcheck']
+        if item.get('limit') is not None:
+            command += ['--limit', str(item['limit'])]
+        for queue in item.get('queues') or []:
+            command += ['--work-queue', str(queue)]
+        return command
+    if item.get('entrypoint'):
+        return [prefix + 'prefect', 'flow', 'serve', item['entrypoint'], '--name', item['deployment']] + item['args']
+    return [prefix + 'python', flows_dir.rstrip('/') + '/' + item['script']] + item['args']
+
+
+def work_pools_needed(worker_pools, workers):
+    """worker_pools, plus a process pool for each pool that ``workers`` serve and that it does not list."""
+    pools = list(worker_pools or [])
+    listed = {p.get('name') for p in pools}
+    for worker in workers or []:
+        if worker['pool'] not in listed:
+            pools.append({'name': worker['pool'], 'type': 'process'})
+            listed.add(worker['pool'])
+    return pools
+
+
+def stale_units(present_paths, processes):
+    """Unit file names found on the host that no process of the model uses, sorted."""
+    wanted = {p['unit'] for p in processes or []}
+    return sorted({path.rsplit('/', 1)[-1] for path in present_paths or []} - wanted)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'worker_processes_model': worker_processes_model,
+            'served_flows_model': served_flows_model,
+            'worker_command': worker_command,
+            'work_pools_needed': work_pools_needed,
+            'stale_units': stale_units,
+        }

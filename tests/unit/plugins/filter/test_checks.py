@@ -1,0 +1,63 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+from ansible_collections.prefect_ops.prefect.plugins.filter import checks, host
+
+
+def test_invalid_addresses():
+    assert checks.invalid_addresses(['0.0.0.0', '127.0.0.1', '::', '[::1]', 'fd00::5']) == []
+    assert checks.invalid_addresses('0.0.0.0.0') == ['0.0.0.0.0']
+    assert checks.invalid_addresses(['localhost', '10.0.0.256', '']) == ['localhost', '10.0.0.256', '']
+
+
+def test_invalid_networks():
+    assert checks.invalid_networks(['172.30.42.0/24', 'fd00::/64']) == []
+    assert checks.invalid_networks(['10.0.0.1']) == ['10.0.0.1']
+    assert checks.invalid_networks(['10.0.0.1', 'db.example.com'], True) == ['db.example.com']
+    assert checks.invalid_networks('172.30.42.0/33') == ['172.30.42.0/33']
+
+
+def test_invalid_listen_addresses():
+    assert checks.invalid_listen_addresses('*') == []
+    assert checks.invalid_listen_addresses('localhost, 10.0.0.5,::1') == []
+    assert checks.invalid_listen_addresses('10.0.0.5;drop') == ['10.0.0.5;drop']
+
+
+def test_invalid_env_names():
+    assert checks.invalid_env_names(['HTTP_PROXY', '_X', 'x1']) == []
+    assert checks.invalid_env_names(['1X', 'A-B', 'A B']) == ['1X', 'A-B', 'A B']
+
+
+def test_pool_name_problems_name_only_the_rejected_names():
+    problems = checks.pool_name_problems(['etl', 'etl/nightly', 'Prefect-pool', ' "" '])
+    assert sorted(problems) == [' "" ', 'Prefect-pool', 'etl/nightly']
+    assert "'/'" in problems['etl/nightly']
+    assert 'reserves' in problems['Prefect-pool']
+
+
+def test_spec_options_leave_secrets_out():
+    spec = {'argument_specs': {'main': {'options': {'b': {'type': 'str'}, 'a_password': {'no_log': True},
+                                                    'a': {}}}}}
+    assert checks.spec_options(spec) == ['a', 'b']
+    assert checks.spec_options(spec, with_secrets=True) == ['a', 'a_password', 'b']
+
+
+def test_platform_filters():
+    platforms = {'Debian': ['12', '13'], 'Ubuntu': ['22.04', '24.04']}
+    assert host.platform_supported({'distribution': 'Debian', 'distribution_major_version': '13'}, platforms)
+    assert not host.platform_supported({'distribution': 'Debian', 'distribution_major_version': '11'}, platforms)
+    assert host.platform_supported({'distribution': 'Ubuntu', 'distribution_version': '24.04'}, platforms)
+    assert not host.platform_supported({'distribution': 'Ubuntu', 'distribution_version': '20.04'}, platforms)
+    assert not host.platform_supported({'distribution': 'Alpine'}, platforms)
+    assert host.platforms_text(platforms) == 'Debian 12/13 or Ubuntu 22.04/24.04'
+
+
+def test_dpkg_installed_and_version_in_text():
+    lines = ['ii  python3-apt', 'rc  old-thing', 'ii docker.io', 'index deb.debian.org_dists_trixie_Packages']
+    assert host.dpkg_installed(lines) == ['python3-apt', 'docker.io']
+    assert host.version_in_text('v2.26.1') == '2.26.1'
+    assert host.version_in_text('Docker Compose version 2.18') == '2.18'
+    assert host.version_in_text('') == '0'

@@ -1,0 +1,48 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.prefect_ops.prefect.plugins.filter import postgresql
+
+
+def test_hba_client_rules_give_bare_addresses_a_one_host_mask():
+    rules = postgresql.hba_client_rules(['10.0.0.5', '172.30.42.0/24', 'fd00::1'], 'prefect', 'prefect')
+    assert [r['address'] for r in rules] == ['10.0.0.5/32', '172.30.42.0/24', 'fd00::1/128']
+    assert all(r['method'] == 'scram-sha-256' and r['contype'] == 'host' for r in rules)
+    assert rules[0]['databases'] == 'prefect' and rules[0]['users'] == 'prefect'
+
+
+def test_meminfo_mb():
+    assert postgresql.meminfo_mb('MemTotal:       24576000 kB\nMemFree: 1 kB\n') == 24000
+    with pytest.raises(ValueError):
+        postgresql.meminfo_mb('nothing')
+
+
+@pytest.mark.parametrize('memory, connections, expected', [
+    # A 16 GiB database host, 100 connections.
+    (16384, 100, {'max_connections': '100', 'shared_buffers': '4096MB', 'effective_cache_size': '12288MB',
+                  'maintenance_work_mem': '1024MB', 'work_mem': '40MB'}),
+    # Small hosts keep the floors: 128MB of shared_buffers, 64MB maintenance, 4MB work_mem.
+    (256, 200, {'max_connections': '200', 'shared_buffers': '128MB', 'effective_cache_size': '192MB',
+                'maintenance_work_mem': '64MB', 'work_mem': '4MB'}),
+    # Big hosts hit the ceilings: 2GB maintenance, 64MB work_mem.
+    (262144, 50, {'max_connections': '50', 'shared_buffers': '65536MB', 'effective_cache_size': '196608MB',
+                  'maintenance_work_mem': '2048MB', 'work_mem': '64MB'}),
+])
+def test_postgresql_sizing(memory, connections, expected):
+    assert postgresql.postgresql_sizing(memory, connections) == expected
+
+
+def test_settings_to_apply_skips_live_values_unless_a_restart_is_pending():
+    wanted = {'port': '5432', 'shared_buffers': '2048MB', 'work_mem': '8MB', 'max_connections': '120'}
+    live = [
+        {'name': 'port', 'value': '5432', 'pending_restart': False},
+        {'name': 'shared_buffers', 'value': '2GB', 'pending_restart': False},
+        {'name': 'work_mem', 'value': '8MB', 'pending_restart': False},
+        {'name': 'max_connections', 'value': '120', 'pending_restart': True},
+    ]
+    assert postgresql.settings_to_apply(wanted, live) == ['shared_buffers', 'max_connections']

@@ -1,0 +1,78 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.prefect_ops.prefect.plugins.filter import worker
+
+COMMON = {'PREFECT_API_URL': 'http://api:4200/api', 'X': 'common'}
+
+
+def test_workers_are_numbered_per_pool_with_consecutive_ports():
+    model = worker.worker_processes_model(
+        [{'pool': 'ETL jobs', 'count': 2}, {'pool': 'ml', 'limit': 3, 'queues': ['gpu']}, {'pool': 'ETL jobs'}],
+        'w1', COMMON, 8080, {'X': 'host'})
+    assert [w['id'] for w in model] == ['etl-jobs-1', 'etl-jobs-2', 'ml-1', 'etl-jobs-3']
+    assert [w['port'] for w in model] == [8080, 8081, 8082, 8083]
+    assert [w['name'] for w in model] == ['w1-ETL jobs-1', 'w1-ETL jobs-2', 'w1-ml-1', 'w1-ETL jobs-3']
+    assert model[0]['unit'] == 'prefect-worker-etl-jobs-1.service'
+    assert model[0]['service'] == 'worker-etl-jobs-1'
+    assert model[2]['limit'] == 3 and model[2]['queues'] == ['gpu']
+    assert model[1]['env']['PREFECT_WORKER_WEBSERVER_PORT'] == '8081'
+    assert model[1]['env']['X'] == 'host'
+
+
+def test_an_entry_env_wins_over_the_host_env_and_the_common_env():
+    model = worker.worker_processes_model([{'pool': 'p', 'env': {'X': 'entry'}}], 'h', COMMON, 9000, {'X': 'host'})
+    assert model[0]['env']['X'] == 'entry'
+    assert model[0]['env']['PREFECT_API_URL'] == COMMON['PREFECT_API_URL']
+
+
+def test_a_pool_name_without_letters_or_digits_still_gives_a_unit_name():
+    assert worker.worker_processes_model([{'pool': '***'}], 'h', {}, 1)[0]['id'] == 'pool-1'
+
+
+def test_an_entry_without_pool_is_refused():
+    with pytest.raises(AnsibleFilterError, match='needs a pool'):
+        worker.worker_processes_model([{'count': 1}], 'h', {}, 1)
+
+
+def test_served_flows_get_runner_ports_and_deployment_names():
+    model = worker.served_flows_model(
+        [{'name': 'nightly', 'entrypoint': 'report.py:nightly', 'args': ['--cron', 5]},
+         {'name': 'loop', 'script': 'loop.py', 'deployment': 'dep'}], COMMON, 8180, 60)
+    assert [m['port'] for m in model] == [8180, 8181]
+    assert model[0]['deployment'] == 'nightly' and model[1]['deployment'] == 'dep'
+    assert model[0]['args'] == ['--cron', '5']
+    assert model[1]['env']['PREFECT_RUNNER_SERVER_PORT'] == '8181'
+    assert model[1]['env']['PREFECT_RUNNER_SERVER_MISSED_POLLS_TOLERANCE'] == '60'
+
+
+def test_worker_command_lines():
+    w = worker.worker_processes_model([{'pool': 'etl', 'limit': 2, 'queues': ['a', 'b']}], 'h', {}, 1)[0]
+    assert worker.worker_command(w, '/flows', '/venv/bin/') == [
+        '/venv/bin/prefect', 'worker', 'start', '--pool', 'etl', '--name', 'h-etl-1', '--type', 'process',
+        '--with-healthcheck', '--limit', '2', '--work-queue', 'a', '--work-queue', 'b']
+    served = worker.served_flows_model([{'name': 'n', 'entrypoint': 'f.py:g'}, {'name': 's', 'script': 's.py'}],
+                                       {}, 1, 2)
+    assert worker.worker_command(served[0], '/flows') == ['prefect', 'flow', 'serve', 'f.py:g', '--name', 'n']
+    assert worker.worker_command(served[1], '/flows/', '/venv/bin') == ['/venv/bin/python', '/flows/s.py']
+
+
+def test_work_pools_needed_adds_unlisted_pools_once():
+    workers = worker.worker_processes_model([{'pool': 'etl', 'count': 2}, {'pool': 'ml'}], 'h', {}, 1)
+    listed = [{'name': 'ml', 'concurrency_limit': 4}]
+    assert worker.work_pools_needed(listed, workers) == [
+        {'name': 'ml', 'concurrency_limit': 4}, {'name': 'etl', 'type': 'process'}]
+
+
+def test_stale_units_are_those_the_model_does_not_use():
+    model = worker.worker_processes_model([{'pool': 'etl'}], 'h', {}, 1)
+    present = ['/etc/systemd/system/prefect-worker-etl-1.service', '/etc/systemd/system/prefect-serve-old.service']
+    assert worker.stale_units(present, model) == ['prefect-serve-old.service']
+    assert worker.stale_units(present, []) == ['prefect-serve-old.service', 'prefect-worker-etl-1.service']
