@@ -57,6 +57,7 @@ test: host-deps collection
 lint: collection
 	yamllint -s .
 	ansible-lint --profile production
+	python tools/role_docs.py --check
 
 # ansible-test wants the collection at .../ansible_collections/<namespace>/<name>:
 # copy the tracked files there so that it sees exactly what a clone holds.
