@@ -25,8 +25,9 @@ cat <<MSG
 Prefect is up on the sandbox host "prefect-sandbox".
   UI and API:  http://127.0.0.1:4200        (API: http://127.0.0.1:4200/api)
   Work pool:   sandbox (one process worker on the sandbox host)
-  Log in as:   admin
-  Password:    in $secrets_dir/api_auth_password (root-only; generated on the first run)
+  Log in:      the login page has one field: type the whole auth string admin:<password>.
+               Print it with:  echo "admin:\$(cat $secrets_dir/api_auth_password)"
+               (the password file is root-only, generated on the first run)
   From this machine's Prefect client:
     export PREFECT_API_URL=http://127.0.0.1:4200/api PREFECT_API_AUTH_STRING="admin:\$(cat $secrets_dir/api_auth_password)"
 Remove the sandbox with: make demo-destroy
