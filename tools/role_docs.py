@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) prefect_ops maintainers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
