@@ -132,7 +132,7 @@ def write_inventory(path, workers, connection, ssh_key):
             "prefect_database_password": "bench-provisioning-db",
             "prefect_api_auth_password": "bench-provisioning-auth",
             # Worker-only hosts reach the server by address (as in the fleet scenario).
-            "worker_api_url": "http://{{ hostvars['%s'].ansible_facts.default_ipv4.address }}:4200/api" % AIO,
+            "prefect_api_url": "http://{{ hostvars['%s'].ansible_facts.default_ipv4.address }}:4200/api" % AIO,
             "worker_processes": [{"pool": "bench", "count": 1}],
         },
     }}

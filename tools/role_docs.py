@@ -27,6 +27,7 @@ BEGIN = '<!-- BEGIN variables (generated from meta/argument_specs.yml by tools/r
 END = '<!-- END variables -->'
 # Ansible's documentation markup -> Markdown.
 MARKUP = [
+    (re.compile(r'O\([a-z0-9_.]+#role:[a-z0-9_]+:([^()]*)\)'), r'`\1`'),
     (re.compile(r'[OCV]\(([^()]*(?:\([^()]*\))?[^()]*)\)'), r'`\1`'),
     (re.compile(r'P\(([^#)]+)#role\)'), r'`\1`'),
     (re.compile(r'I\(([^)]*)\)'), r'*\1*'),

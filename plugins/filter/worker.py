@@ -102,17 +102,6 @@ def worker_command(item, flows_dir, bin_dir=''):
     return [prefix + 'python', flows_dir.rstrip('/') + '/' + item['script']] + item['args']
 
 
-def work_pools_needed(worker_pools, workers):
-    """worker_pools, plus a process pool for each pool that ``workers`` serve and that it does not list."""
-    pools = list(worker_pools or [])
-    listed = {p.get('name') for p in pools}
-    for worker in workers or []:
-        if worker['pool'] not in listed:
-            pools.append({'name': worker['pool'], 'type': 'process'})
-            listed.add(worker['pool'])
-    return pools
-
-
 def stale_units(present_paths, processes):
     """Unit file names found on the host that no process of the model uses, sorted."""
     wanted = {p['unit'] for p in processes or []}
@@ -125,6 +114,5 @@ class FilterModule:
             'worker_processes_model': worker_processes_model,
             'served_flows_model': served_flows_model,
             'worker_command': worker_command,
-            'work_pools_needed': work_pools_needed,
             'stale_units': stale_units,
         }

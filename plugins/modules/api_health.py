@@ -175,11 +175,10 @@ last_error:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.prefect_ops.prefect.plugins.module_utils._api_module import PrefectApiModule, auth_hint
 from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
-    PrefectApiClient,
     PrefectApiError,
     PrefectAuthError,
     PrefectConnectionError,
@@ -187,7 +186,6 @@ from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api im
     PrefectResponseError,
     PrefectTimeoutError,
     PrefectTLSError,
-    prefect_api_argument_spec,
 )
 
 
@@ -205,24 +203,30 @@ def version_matches(actual, expected):
     return actual_parts[:len(expected_parts)] == expected_parts
 
 
-class ApiHealthCheck:
+class ApiHealthCheck(PrefectApiModule):
 
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.timeout = module.params['timeout']
-        self.interval = module.params['interval']
-        self.wait_for_ready = module.params['wait_for_ready']
-        self.expected_version = module.params['expected_version']
-        self.request_timeout = client.request_timeout
+    positive = ('interval',)
+    non_negative = ('timeout',)
+
+    def __init__(self):
+        super().__init__(dict(
+            timeout=dict(type='float', default=120),
+            interval=dict(type='float', default=1),
+            wait_for_ready=dict(type='bool', default=True),
+            expected_version=dict(type='str'),
+        ))
+        self.timeout = self.params['timeout']
+        self.interval = self.params['interval']
+        self.wait_for_ready = self.params['wait_for_ready']
+        self.expected_version = self.params['expected_version']
+        self.request_timeout = self.client.request_timeout
         self.start = None
         self.deadline = None
         self.problem = None
         self.last_exc = None
-        self.result = dict(
+        self.result.update(
             changed=False,
             status=None,
-            url=client.api_url,
             healthy=False,
             database_ready=False,
             server_version=None,
@@ -231,6 +235,10 @@ class ApiHealthCheck:
             attempts=0,
             last_error=None,
         )
+
+    def check_params(self):
+        if self.params['expected_version'] is not None and not self.params['expected_version'].strip():
+            self.module.fail_json(msg='expected_version must not be empty; leave it unset to only report the version')
 
     # -- helpers ---------------------------------------------------------------
 
@@ -260,14 +268,8 @@ class ApiHealthCheck:
 
     def _fail_auth(self, exc):
         url = self.client.api_url
-        if self.client.auth_string:
-            msg = ('The Prefect API at %s rejected the credentials: %s. Set auth_string to exactly the value of '
-                   'PREFECT_SERVER_API_AUTH_STRING on the server ("user:password", without quotes around it).'
-                   % (url, exc))
-        else:
-            msg = ('The Prefect API at %s requires authentication: %s. The server has basic auth on '
-                   '(PREFECT_SERVER_API_AUTH_STRING): set auth_string to its "user:password".' % (url, exc))
-        self._fail('unauthorized', msg)
+        what = 'rejected the credentials' if self.client.auth_string else 'requires authentication'
+        self._fail('unauthorized', 'The Prefect API at %s %s: %s. %s' % (url, what, exc, auth_hint(self.client.auth_string)))
 
     def _fail_tls(self, exc):
         self._fail('tls_error', 'Cannot talk TLS to the Prefect API at %s: %s.' % (self.client.api_url, exc))
@@ -404,28 +406,11 @@ class ApiHealthCheck:
         self.result['waited'] = round(self._elapsed(), 3)
         msg = 'The Prefect API at %s is %s: server %s, API %s' % (
             self.client.api_url, self.result['status'], self.result['server_version'], self.result['api_version'])
-        self.module.exit_json(msg=msg, **self.result)
+        self.exit(msg)
 
 
 def main():
-    argument_spec = prefect_api_argument_spec()
-    argument_spec.update(
-        timeout=dict(type='float', default=120),
-        interval=dict(type='float', default=1),
-        wait_for_ready=dict(type='bool', default=True),
-        expected_version=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    for name, strict in (('timeout', False), ('interval', True), ('request_timeout', True)):
-        value = module.params[name]
-        if value < 0 or (strict and value == 0):
-            module.fail_json(msg='%s must be %s 0, got %s' % (name, 'greater than' if strict else 'at least', value))
-    if module.params['expected_version'] is not None and not module.params['expected_version'].strip():
-        module.fail_json(msg='expected_version must not be empty; leave it unset to only report the version')
-
-    client = PrefectApiClient.from_module(module)
-    ApiHealthCheck(module, client).run()
+    ApiHealthCheck().run()
 
 
 if __name__ == '__main__':

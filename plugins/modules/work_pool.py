@@ -299,19 +299,15 @@ url:
 
 import copy
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.prefect_ops.prefect.plugins.module_utils._api_module import PrefectApiModule
 from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
-    PrefectApiClient,
     PrefectApiError,
     PrefectAuthError,
     PrefectConnectionError,
     PrefectHTTPError,
     PrefectNotFoundError,
-    PrefectResponseError,
-    PrefectTLSError,
-    prefect_api_argument_spec,
     quote_path_segment,
 )
 from ansible_collections.prefect_ops.prefect.plugins.module_utils._names import (
@@ -393,12 +389,21 @@ def managed_view(pool):
     return dict((key, copy.deepcopy(pool.get(key))) for key in DIFF_FIELDS)
 
 
-class WorkPool:
+class WorkPool(PrefectApiModule):
 
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        params = module.params
+    def __init__(self):
+        super().__init__(dict(
+            name=dict(type='str', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            type=dict(type='str'),
+            description=dict(type='str'),
+            concurrency_limit=dict(type='int'),
+            is_paused=dict(type='bool'),
+            base_job_template=dict(type='dict'),
+            job_variables=dict(type='dict'),
+            recreate=dict(type='bool', default=False),
+        ))
+        params = self.params
         self.name = params['name']
         self.state = params['state']
         self.type = params['type']
@@ -408,43 +413,38 @@ class WorkPool:
         self.base_job_template = params['base_job_template']
         self.job_variables = params['job_variables']
         self.recreate = params['recreate']
-        self.check_mode = module.check_mode
+        self.check_mode = self.module.check_mode
         self.path = '/work_pools/' + quote_path_segment(self.name)
         self._registry = None
         self._registry_read = False
         self.before = None
-        self.result = dict(changed=False, action='none', changed_fields=[], work_pool={}, url=client.api_url)
+        self.result.update(changed=False, action='none', changed_fields=[], work_pool={})
+
+    def check_params(self):
+        params = self.params
+        problem = name_problem(params['name'])
+        if problem:
+            self.module.fail_json(msg='Work pool name %r %s' % (params['name'], problem))
+        if params['type'] is not None:
+            params['type'] = params['type'].strip()
+            if not params['type']:
+                self.module.fail_json(msg='type must not be empty; leave it unset to keep the type of an existing pool')
+        if params['concurrency_limit'] is not None and params['concurrency_limit'] < -1:
+            self.module.fail_json(msg='concurrency_limit must be 0 or more, or -1 to remove the limit, got %d'
+                                  % params['concurrency_limit'])
+        template = params['base_job_template']
+        if template and not (isinstance(template.get('job_configuration'), dict)
+                             and isinstance(template.get('variables'), dict)):
+            self.module.fail_json(msg='base_job_template must be {} or have both a job_configuration and a variables '
+                                      'dictionary, as "prefect work-pool get-default-base-job-template --type TYPE" '
+                                      'prints it')
 
     # -- errors ------------------------------------------------------------------
 
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, **self.result)
-
     def fail_api(self, exc, doing):
-        url = self.client.api_url
         if isinstance(exc, PrefectAuthError) and exc.status == 403 and exc.detail and 'reserved' in exc.detail.lower():
-            self.fail('The Prefect API at %s refused to %s: %s' % (url, doing, exc.detail))
-        if isinstance(exc, PrefectAuthError):
-            if self.client.auth_string:
-                hint = ('Set auth_string to exactly the value of PREFECT_SERVER_API_AUTH_STRING on the server '
-                        '("user:password", without quotes around it).')
-            else:
-                hint = ('The server has basic auth on (PREFECT_SERVER_API_AUTH_STRING): set auth_string to its '
-                        '"user:password".')
-            self.fail('The Prefect API at %s did not let the module %s: %s. %s' % (url, doing, exc, hint))
-        if isinstance(exc, PrefectTLSError):
-            self.fail('Cannot talk TLS to the Prefect API at %s to %s: %s.' % (url, doing, exc))
-        if isinstance(exc, PrefectConnectionError):
-            hint = ''
-            if exc.refused:
-                hint = ' Nothing listens there: check that the Prefect server runs and that url has the right port.'
-            self.fail('Cannot reach the Prefect API at %s to %s: %s.%s' % (url, doing, exc, hint))
-        if isinstance(exc, PrefectResponseError):
-            self.fail('The server at %s does not answer like a Prefect API: %s' % (url, exc))
-        if isinstance(exc, PrefectHTTPError) and exc.status == 422:
-            self.fail('The Prefect API at %s refused to %s, it found the request invalid: %s' % (
-                url, doing, exc.detail or exc))
-        self.fail('Failed to %s through the Prefect API at %s: %s' % (doing, url, exc))
+            self.fail('The Prefect API at %s refused to %s: %s' % (self.client.api_url, doing, exc.detail))
+        super().fail_api(exc, doing)
 
     # -- API calls -----------------------------------------------------------------
 
@@ -709,45 +709,11 @@ class WorkPool:
                                      verb if changed or self.state == 'present' else 'is absent')
         if changed and action == 'updated':
             msg += ': ' + ', '.join(fields)
-        self.module.exit_json(msg=msg, **self.result)
+        self.exit(msg)
 
 
 def main():
-    argument_spec = prefect_api_argument_spec()
-    argument_spec.update(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-        type=dict(type='str'),
-        description=dict(type='str'),
-        concurrency_limit=dict(type='int'),
-        is_paused=dict(type='bool'),
-        base_job_template=dict(type='dict'),
-        job_variables=dict(type='dict'),
-        recreate=dict(type='bool', default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
-
-    if params['request_timeout'] <= 0:
-        module.fail_json(msg='request_timeout must be greater than 0, got %s' % params['request_timeout'])
-    problem = name_problem(params['name'])
-    if problem:
-        module.fail_json(msg='Work pool name %r %s' % (params['name'], problem))
-    if params['type'] is not None:
-        params['type'] = params['type'].strip()
-        if not params['type']:
-            module.fail_json(msg='type must not be empty; leave it unset to keep the type of an existing pool')
-    if params['concurrency_limit'] is not None and params['concurrency_limit'] < -1:
-        module.fail_json(msg='concurrency_limit must be 0 or more, or -1 to remove the limit, got %d'
-                             % params['concurrency_limit'])
-    template = params['base_job_template']
-    if template and not (isinstance(template.get('job_configuration'), dict)
-                         and isinstance(template.get('variables'), dict)):
-        module.fail_json(msg='base_job_template must be {} or have both a job_configuration and a variables '
-                             'dictionary, as "prefect work-pool get-default-base-job-template --type TYPE" prints it')
-
-    client = PrefectApiClient.from_module(module)
-    WorkPool(module, client).run()
+    WorkPool().run()
 
 
 if __name__ == '__main__':

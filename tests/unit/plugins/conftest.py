@@ -68,6 +68,9 @@ class FakePrefect:
         self.worker_registry = copy.deepcopy(WORKER_REGISTRY)
         # Status code of GET /api/collections/views/aggregate-worker-metadata, None for 200.
         self.registry_status = None
+        # Workers per pool name, as POST /api/work_pools/{name}/workers/filter lists them; a callable
+        # value is called with the number of filter calls so far (to let workers come ONLINE later).
+        self.workers = {}
         self.release = threading.Event()
         self.lock = threading.Lock()
 
@@ -386,6 +389,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(201, pool)
 
         name = urllib.parse.unquote(path[len('/api/work_pools/'):])
+        if name.endswith('/workers/filter') and self.command == 'POST':
+            return self._workers(name[:-len('/workers/filter')], data or {})
         if '/' in name:
             return self._send(404, {'detail': 'Not Found'})
         not_found = {'detail': fake.pool_not_found_detail.format(name=name)}
@@ -420,6 +425,16 @@ class Handler(BaseHTTPRequestHandler):
             del fake.pools[name]
             return self._send(204)
         return self._send(405, {'detail': 'Method Not Allowed'})
+
+    def _workers(self, name, data):
+        fake = self.fake
+        if name not in fake.pools:
+            return self._send(404, {'detail': fake.pool_not_found_detail.format(name=name)})
+        workers = fake.workers.get(name, [])
+        if callable(workers):
+            workers = workers(len([r for r in fake.requests if r['path'].endswith('/workers/filter')]))
+        offset, limit = data.get('offset', 0), data.get('limit', 200)
+        return self._send(200, workers[offset:offset + limit])
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
 

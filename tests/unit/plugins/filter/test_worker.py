@@ -64,13 +64,6 @@ def test_worker_command_lines():
     assert worker.worker_command(served[1], '/flows/', '/venv/bin') == ['/venv/bin/python', '/flows/s.py']
 
 
-def test_work_pools_needed_adds_unlisted_pools_once():
-    workers = worker.worker_processes_model([{'pool': 'etl', 'count': 2}, {'pool': 'ml'}], 'h', {}, 1)
-    listed = [{'name': 'ml', 'concurrency_limit': 4}]
-    assert worker.work_pools_needed(listed, workers) == [
-        {'name': 'ml', 'concurrency_limit': 4}, {'name': 'etl', 'type': 'process'}]
-
-
 def test_stale_units_are_those_the_model_does_not_use():
     model = worker.worker_processes_model([{'pool': 'etl'}], 'h', {}, 1)
     present = ['/etc/systemd/system/prefect-worker-etl-1.service', '/etc/systemd/system/prefect-serve-old.service']

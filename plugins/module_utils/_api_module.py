@@ -1,0 +1,103 @@
+# Copyright (c) prefect_ops maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The part every module that talks to the Prefect API shares.
+
+PrefectApiModule builds the AnsibleModule with the connection options of the prefect_api doc
+fragment, checks the timing options, builds the client, and turns client errors into messages
+that say what to do. A module subclasses it, adds its own options and implements run().
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
+    PrefectApiClient,
+    PrefectAuthError,
+    PrefectConnectionError,
+    PrefectHTTPError,
+    PrefectResponseError,
+    PrefectTLSError,
+    prefect_api_argument_spec,
+)
+
+
+def auth_hint(auth_string):
+    """What to set after the API answered 401/403, depending on whether credentials were sent."""
+    if auth_string:
+        return ('Set auth_string to exactly the value of PREFECT_SERVER_API_AUTH_STRING on the server '
+                '("user:password", without quotes around it).')
+    return ('The server has basic auth on (PREFECT_SERVER_API_AUTH_STRING): set auth_string to its '
+            '"user:password".')
+
+
+class PrefectApiModule:
+    """Base class of the collection's API modules.
+
+    ``argument_spec`` holds the module's own options; ``positive`` and ``non_negative`` name
+    its number options that must be > 0 and >= 0 (request_timeout is always checked).
+    """
+
+    positive = ()
+    non_negative = ()
+
+    def __init__(self, argument_spec, **module_kwargs):
+        spec = prefect_api_argument_spec()
+        spec.update(argument_spec)
+        module_kwargs.setdefault('supports_check_mode', True)
+        self.module = AnsibleModule(argument_spec=spec, **module_kwargs)
+        self.params = self.module.params
+        self.result = {}
+        self._check_numbers()
+        self.check_params()
+        self.client = PrefectApiClient.from_module(self.module)
+        self.result['url'] = self.client.api_url
+
+    def _check_numbers(self):
+        for name, strict in [('request_timeout', True)] + [(n, True) for n in self.positive] + [
+                (n, False) for n in self.non_negative]:
+            value = self.params[name]
+            if value is not None and (value < 0 or (strict and value == 0)):
+                self.module.fail_json(msg='%s must be %s 0, got %s' % (
+                    name, 'greater than' if strict else 'at least', value))
+
+    def check_params(self):
+        """The module's own checks of its options, before a client is built (fail with module.fail_json)."""
+
+    def fail(self, msg, **extra):
+        result = dict(self.result)
+        result.update(extra)
+        self.module.fail_json(msg=msg, **result)
+
+    def fail_api(self, exc, doing):
+        """Fail with what went wrong while trying ``doing`` (for example "read work pool 'etl'") and what to do."""
+        url = self.client.api_url
+        if isinstance(exc, PrefectAuthError):
+            self.fail('The Prefect API at %s did not let the module %s: %s. %s' % (
+                url, doing, exc, auth_hint(self.client.auth_string)))
+        if isinstance(exc, PrefectTLSError):
+            self.fail('Cannot talk TLS to the Prefect API at %s to %s: %s.' % (url, doing, exc))
+        if isinstance(exc, PrefectConnectionError):
+            hint = ''
+            if exc.refused:
+                hint = ' Nothing listens there: check that the Prefect server runs and that url has the right port.'
+            self.fail('Cannot reach the Prefect API at %s to %s: %s.%s' % (url, doing, exc, hint))
+        if isinstance(exc, PrefectResponseError):
+            self.fail('The server at %s does not answer like a Prefect API: %s' % (url, exc))
+        if isinstance(exc, PrefectHTTPError) and exc.status == 422:
+            self.fail('The Prefect API at %s refused to %s, it found the request invalid: %s' % (
+                url, doing, exc.detail or exc))
+        self.fail('Failed to %s through the Prefect API at %s: %s' % (doing, url, exc))
+
+    def run(self):
+        raise NotImplementedError
+
+    def exit(self, msg, **extra):
+        result = dict(self.result)
+        result.update(extra)
+        self.module.exit_json(msg=msg, **result)
