@@ -17,7 +17,7 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/prefect_ops/prefect
 # Every scenario under molecule/, unless SCENARIOS=... narrows it.
 SCENARIOS   ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip molecule bench clean
+.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip installed molecule bench clean
 
 help:
 	@echo "make demo    deploy the platform onto a local sandbox host and print how to reach it"
@@ -58,6 +58,10 @@ lint: collection
 	yamllint -s .
 	ansible-lint --profile production
 	python tools/role_docs.py --check
+	antsibull-changelog lint
+	# Every plugin's, module's and role's documentation as docs.ansible.com would build it.
+	# --skip-rstcheck: the collection ships no reStructuredText (its docs are Markdown).
+	cd $(COLLECTION_LINK) && antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck .
 
 # ansible-test wants the collection at .../ansible_collections/<namespace>/<name>:
 # copy the tracked files there so that it sees exactly what a clone holds.
@@ -92,8 +96,26 @@ sanity units: collection
 	cd $(TEST_ROOT) && $(if $(filter sanity,$@),ansible-test sanity --python 3.13 --color no,ansible-test units --python 3.13 --color no --requirements)
 	$(if $(filter units,$@),mkdir -p build/junit && cp $(TEST_ROOT)/tests/output/junit/*.xml build/junit/)
 
-molecule: collection
-	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+# One scenario runs from the built tarball installed into an empty collections path,
+# as Galaxy users get the collection: a file the artifact leaves out fails it. The
+# converge's log must show the roles' task files coming from that installed copy.
+INSTALLED_SCENARIO ?= fleet
+INSTALLED := $(abspath build/installed)
+installed: collection
+	rm -rf build/dist $(INSTALLED) && mkdir -p build/dist $(INSTALLED)
+	ansible-galaxy collection build --output-path build/dist .
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-galaxy collection install --no-deps --offline --force \
+	  -p $(INSTALLED) build/dist/prefect_ops-prefect-*.tar.gz
+
+molecule: collection $(if $(filter $(INSTALLED_SCENARIO),$(SCENARIOS)),installed)
+	set -o pipefail; for s in $(SCENARIOS); do \
+	  if [ $$s = $(INSTALLED_SCENARIO) ]; then \
+	    ANSIBLE_COLLECTIONS_PATH=$(INSTALLED):$(abspath $(VENV))/lib/python3.13/site-packages \
+	      molecule test -s $$s 2>&1 | tee build/molecule-$$s.log || exit 1; \
+	    grep -q 'included: $(INSTALLED)/ansible_collections/prefect_ops/prefect/roles/' build/molecule-$$s.log \
+	      || { echo "$$s did not run from the installed tarball"; exit 1; }; \
+	  else molecule test -s $$s || exit 1; fi; \
+	done
 
 # Every benchmarks/bench_*.py in turn: each prints its table and writes build/bench/<name>.json.
 # Not part of `make test`: figures come from benchmarks, never from timed tests.

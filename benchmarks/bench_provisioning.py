@@ -140,15 +140,18 @@ def write_inventory(path, workers, connection, ssh_key):
         json.dump(inventory, f)
 
 
-def playbook(inventory, extra_vars):
-    """Runs site.yml; returns wall seconds, per-host stats and per-task durations."""
+def playbook(inventory, extra_vars, repo=REPO, collections_path=None):
+    """Runs site.yml (of the collection at ``collections_path``, else the one the environment
+    names); returns wall seconds, per-host stats and per-task durations."""
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_FORCE_COLOR="false")
-    argv = ["ansible-playbook", "-i", inventory, "-e", "@" + os.path.join(TESTBED, "vars.yml")]
+    if collections_path:
+        env["ANSIBLE_COLLECTIONS_PATH"] = collections_path
+    argv = ["ansible-playbook", "-i", inventory, "-e", "@" + os.path.join(repo, "tests", "testbed", "vars.yml")]
     for key, value in extra_vars.items():
         argv += ["-e", f"{key}={value}"]
     argv.append("prefect_ops.prefect.site")
-    seconds, result = timed(run, argv, env=env, check=False, cwd=REPO)
+    seconds, result = timed(run, argv, env=env, check=False, cwd=repo)
     try:
         report = json.loads(result.stdout[result.stdout.index("{"):])
     except ValueError as exc:
@@ -168,6 +171,7 @@ def playbook(inventory, extra_vars):
                 end = datetime.datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
                 tasks.append({"name": task["task"]["name"], "seconds": (end - start).total_seconds()})
     return {"seconds": seconds, "stats": stats, "tasks": tasks, "module_calls": module_calls,
+            "task_count": sum(s["ok"] + s["changed"] + s["skipped"] for s in stats.values()),
             "changed": sum(s["changed"] for s in stats.values())}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: worker_info
 short_description: List the workers of a Prefect work pool, and wait until some are ONLINE
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the workers of one work pool from the Prefect REST API (C(POST /api/work_pools/{name}/workers/filter)), with
     their status (V(ONLINE) or V(OFFLINE)) and their last heartbeat.

@@ -683,8 +683,15 @@ def test_name_problem(name, ok):
     assert (work_pool.name_problem(name) is None) is ok
 
 
-def test_action_group():
-    runtime = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'meta', 'runtime.yml')
-    with open(runtime) as f:
+def test_action_group_holds_every_module_that_talks_to_the_api():
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
+    with open(os.path.join(root, 'meta', 'runtime.yml')) as f:
         groups = yaml.safe_load(f)['action_groups']
-    assert groups['prefect_api'] == ['api_health', 'work_pool']
+    modules_dir = os.path.join(root, 'plugins', 'modules')
+    api_modules = []
+    for name in sorted(os.listdir(modules_dir)):
+        with open(os.path.join(modules_dir, name)) as f:
+            if name.endswith('.py') and 'prefect_ops.prefect.prefect_api' in f.read():
+                api_modules.append(name[:-3])
+    assert api_modules == ['api_health', 'work_pool', 'worker_info']
+    assert sorted(groups['prefect_api']) == api_modules
