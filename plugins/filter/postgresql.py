@@ -18,6 +18,21 @@ def hba_cidr(client):
     return client + ('/128' if ':' in client else '/32')
 
 
+def server_clients(servers, this_host, hostvars, docker_subnet):
+    """Where each Prefect server host connects to the database from: this host (a server next
+    to the database) from its compose network's subnet, any other from its default IPv4
+    address in gathered facts, else its ansible_host, else its name."""
+    clients = []
+    for server in servers or []:
+        if server == this_host:
+            clients.append(docker_subnet)
+            continue
+        server_vars = hostvars[server]
+        address = ((server_vars.get('ansible_facts') or {}).get('default_ipv4') or {}).get('address')
+        clients.append(address or server_vars.get('ansible_host') or server)
+    return clients
+
+
 def hba_client_rules(clients, database, user, method='scram-sha-256'):
     """One host rule per client (address or CIDR) for the Prefect database and role
     (community.postgresql.postgresql_pg_hba rule dicts)."""
@@ -64,6 +79,7 @@ class FilterModule:
         return {
             'hba_cidr': hba_cidr,
             'hba_client_rules': hba_client_rules,
+            'server_clients': server_clients,
             'meminfo_mb': meminfo_mb,
             'postgresql_sizing': postgresql_sizing,
             'settings_to_apply': settings_to_apply,

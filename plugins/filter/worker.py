@@ -21,6 +21,47 @@ def _slug(pool):
     return slug or 'pool'
 
 
+def worker_common_env(api_url, query_seconds, prefetch_seconds, runtime='systemd', home='', venv_dir='',
+                      ca_path='', validate_certs=True):
+    """The non-secret environment of every worker and served flow of a host. Under systemd,
+    PREFECT_HOME and a PATH with the virtualenv first (a run's process is started as
+    ``python ...``, which must be the virtualenv's); the API's CA bundle and the switch that
+    turns certificate checks off only when set."""
+    env = {
+        'PREFECT_API_URL': str(api_url),
+        'PREFECT_WORKER_QUERY_SECONDS': str(query_seconds),
+        'PREFECT_WORKER_PREFETCH_SECONDS': str(prefetch_seconds),
+        'PREFECT_RUNNER_POLL_FREQUENCY': str(query_seconds),
+        'PREFECT_CLI_PROMPT': 'false',
+        'PYTHONUNBUFFERED': '1',
+        'PYTHONDONTWRITEBYTECODE': '1',
+    }
+    if runtime == 'systemd':
+        env['PREFECT_HOME'] = str(home)
+        env['PATH'] = str(venv_dir) + '/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin'
+    if ca_path:
+        env['PREFECT_API_SSL_CERT_FILE'] = str(ca_path)
+    if not validate_certs:
+        env['PREFECT_API_TLS_INSECURE_SKIP_VERIFY'] = 'true'
+    return env
+
+
+def pip_source_args(local_wheel_dir='', index_url='', extra_index_url='', ca_file=''):
+    """pip's arguments for where to install from: only the wheels in ``local_wheel_dir`` when
+    given (air-gapped), else the index and extra index when set; ``ca_file`` to trust."""
+    args = []
+    if local_wheel_dir:
+        args += ['--no-index', '--find-links', local_wheel_dir]
+    else:
+        if index_url:
+            args += ['--index-url', index_url]
+        if extra_index_url:
+            args += ['--extra-index-url', extra_index_url]
+    if ca_file:
+        args += ['--cert', ca_file]
+    return args
+
+
 def worker_processes_model(worker_processes, host, common_env, first_port, extra_env=None):
     """One entry per worker process of the host, numbered per pool, with consecutive health check
     ports from ``first_port``: {id, kind, unit, service, name, pool, limit, queues, env, port}."""
@@ -111,6 +152,8 @@ def stale_units(present_paths, processes):
 class FilterModule:
     def filters(self):
         return {
+            'worker_common_env': worker_common_env,
+            'pip_source_args': pip_source_args,
             'worker_processes_model': worker_processes_model,
             'served_flows_model': served_flows_model,
             'worker_command': worker_command,

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Builds the Debian 13 "VM" image that every test host and the demo sandbox boot:
-# systemd as PID 1, python3 for Ansible, nothing else. No registry is reachable from
-# our machines, so the root filesystem comes from debootstrap and is imported.
+# Builds the Debian "VM" image that test hosts and the demo sandbox boot: systemd as
+# PID 1, python3 for Ansible, nothing else. No registry is reachable from our machines,
+# so the root filesystem comes from debootstrap and is imported.
 #
-# The image tag is a hash of this script, so a run reuses an image built from the
-# same inputs and rebuilds when they change. Prints the image reference.
+# Usage: build-base-image.sh [SUITE]   (trixie, Debian 13, by default; bookworm is Debian 12)
+# The image tag is a hash of this script and the suite, so a run reuses an image built
+# from the same inputs and rebuilds when they change. Prints the image reference.
 set -euo pipefail
 
-suite=trixie
+suite=${1:-trixie}
+declare -A release=([bookworm]=12 [trixie]=13)
+[ -n "${release[$suite]:-}" ] || { echo "unknown suite $suite (bookworm or trixie)" >&2; exit 2; }
 packages=python3,systemd,systemd-sysv,dbus,ca-certificates,iproute2,sudo,procps
 key=$( (cat "$0"; echo "$suite $packages") | sha256sum | cut -c1-12)
-image="prefect-ops-test/debian13:${key}"
+image="prefect-ops-test/debian${release[$suite]}:${key}"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
   echo "$image"

@@ -8,8 +8,8 @@
 # Usage: build-prefect-image.sh PREFECT_VERSION [REQUIREMENT...]
 # Extra requirements (for example 'fastapi<=0.136.1') constrain the dependencies: pip
 # picks each dependency's newest release, which an older Prefect may not run with.
-# Prints the wheelhouse directory (prefect and all its dependencies for CPython 3.13,
-# which systemd-run workers install from), then the path of the gzipped `docker save`
+# Prints the wheelhouse directory (prefect and all its dependencies for CPython 3.13 and
+# 3.11, which systemd-run workers install from), then the path of the gzipped `docker save`
 # archive. Archive and image are reused
 # while their inputs (this script, the version, the base image) are unchanged.
 set -euo pipefail
@@ -29,17 +29,31 @@ key=$( (cat "$0"; echo "$version $base ${constraints[*]}") | sha256sum | cut -c1
 image="prefecthq/prefect:${version}-python3.12"
 archive="$cache/images/prefect-${version}-${key}.tar.gz"
 
-wheels="$cache/wheels/prefect-$version"
+wheels="$cache/wheels/prefect-$version-cp313-cp311"
 if [ ${#constraints[@]} -gt 0 ]; then
   wheels="$wheels-$(echo "${constraints[*]}" | sha256sum | cut -c1-8)"
 fi
+# CPython 3.13 for Debian 13 hosts (and the image), 3.11 for Debian 12 hosts: one
+# wheelhouse, pip on each host picks the wheels of its own Python. Each download runs
+# on a Python of its version: pip evaluates the requirements' markers (such as
+# python_version < "3.13") with the interpreter it runs on. Debian 12 has 3.11.2, pyenv
+# a later 3.11: what redis needs below 3.11.3 (async-timeout) is added by name.
 if [ ! -f "$wheels/.complete" ]; then
-  echo "downloading prefect==$version wheels for CPython 3.13 (Debian 13)" >&2
   mkdir -p "$wheels"
-  "$python" -m pip download --quiet --only-binary=:all: \
-    --python-version 3.13 --implementation cp --platform manylinux2014_x86_64 \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 \
-    -d "$wheels" "prefect==$version" "${constraints[@]}" >&2
+  for python_version in 3.13 3.11; do
+    downloader=$python
+    extra=()
+    if [ "$python_version" != 3.13 ]; then
+      extra=("async-timeout>=4.0.3")
+      downloader=$(ls -d "$(pyenv root)/versions/$python_version".*/bin/python3 2>/dev/null | sort -V | tail -1)
+      [ -n "$downloader" ] || { echo "no Python $python_version in pyenv to download its wheels with" >&2; exit 1; }
+    fi
+    echo "downloading prefect==$version wheels for CPython $python_version" >&2
+    "$downloader" -m pip download --quiet --only-binary=:all: \
+      --python-version "$python_version" --implementation cp --platform manylinux2014_x86_64 \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 \
+      -d "$wheels" "prefect==$version" "${constraints[@]}" "${extra[@]}" >&2
+  done
   touch "$wheels/.complete"
 fi
 

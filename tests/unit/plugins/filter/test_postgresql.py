@@ -46,3 +46,15 @@ def test_settings_to_apply_skips_live_values_unless_a_restart_is_pending():
         {'name': 'max_connections', 'value': '120', 'pending_restart': True},
     ]
     assert postgresql.settings_to_apply(wanted, live) == ['shared_buffers', 'max_connections']
+
+
+def test_server_clients_from_the_subnet_the_facts_or_the_inventory():
+    hostvars = {
+        'db': {},
+        'web1': {'ansible_facts': {'default_ipv4': {'address': '10.0.0.5'}}, 'ansible_host': '192.0.2.1'},
+        'web2': {'ansible_facts': {}, 'ansible_host': '192.0.2.2'},
+        'web3': {},
+    }
+    assert postgresql.server_clients(['db', 'web1', 'web2', 'web3'], 'db', hostvars, '172.30.42.0/24') == [
+        '172.30.42.0/24', '10.0.0.5', '192.0.2.2', 'web3']
+    assert postgresql.server_clients([], 'db', hostvars, '172.30.42.0/24') == []

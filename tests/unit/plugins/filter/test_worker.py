@@ -69,3 +69,28 @@ def test_stale_units_are_those_the_model_does_not_use():
     present = ['/etc/systemd/system/prefect-worker-etl-1.service', '/etc/systemd/system/prefect-serve-old.service']
     assert worker.stale_units(present, model) == ['prefect-serve-old.service']
     assert worker.stale_units(present, []) == ['prefect-serve-old.service', 'prefect-worker-etl-1.service']
+
+
+def test_common_env_under_systemd_has_prefect_home_and_the_virtualenv_first_on_path():
+    env = worker.worker_common_env('http://api:4200/api', 1, 10, 'systemd', '/var/lib/w', '/opt/w/venv')
+    assert env['PREFECT_API_URL'] == 'http://api:4200/api'
+    assert env['PREFECT_WORKER_QUERY_SECONDS'] == env['PREFECT_RUNNER_POLL_FREQUENCY'] == '1'
+    assert env['PREFECT_WORKER_PREFETCH_SECONDS'] == '10'
+    assert env['PREFECT_HOME'] == '/var/lib/w'
+    assert env['PATH'].startswith('/opt/w/venv/bin:')
+    assert 'PREFECT_API_SSL_CERT_FILE' not in env and 'PREFECT_API_TLS_INSECURE_SKIP_VERIFY' not in env
+
+
+def test_common_env_under_compose_leaves_home_and_path_to_the_image_and_passes_tls_settings():
+    env = worker.worker_common_env('https://api/api', 2, 0, 'compose', '/h', '/v', '/etc/ca.pem', False)
+    assert 'PREFECT_HOME' not in env and 'PATH' not in env
+    assert env['PREFECT_API_SSL_CERT_FILE'] == '/etc/ca.pem'
+    assert env['PREFECT_API_TLS_INSECURE_SKIP_VERIFY'] == 'true'
+
+
+def test_pip_source_args_prefer_the_local_wheels_over_any_index():
+    assert worker.pip_source_args('/opt/w/wheels', 'https://idx', 'https://extra', '/opt/w/ca.pem') == [
+        '--no-index', '--find-links', '/opt/w/wheels', '--cert', '/opt/w/ca.pem']
+    assert worker.pip_source_args('', 'https://idx', 'https://extra') == [
+        '--index-url', 'https://idx', '--extra-index-url', 'https://extra']
+    assert worker.pip_source_args() == []
