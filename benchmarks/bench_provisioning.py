@@ -43,6 +43,12 @@ FLOOR_PORT = 4200
 SERVICES = ["docker", "containerd", "postgresql@17-main"]
 
 
+def write_json(path, results):
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def log(msg):
     print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
@@ -365,9 +371,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
     print_table(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 
-from bench_provisioning import REPO, create_hosts, destroy_hosts, image_inputs, log, playbook, prefect_version, run
+from bench_provisioning import (REPO, create_hosts, destroy_hosts, image_inputs, log, playbook, prefect_version, run,
+                                write_json)
 
 PREFIX = "bench-warm-"
 
@@ -111,9 +112,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
     print_table(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 

@@ -94,6 +94,16 @@ class PrefectApiModule:
                 url, doing, exc.detail or exc))
         self.fail('Failed to %s through the Prefect API at %s: %s' % (doing, url, exc))
 
+    def work_pool_missing(self, exc):
+        """After a 404 (PrefectNotFoundError): True when the API said the work pool does not exist
+        ('Work pool "NAME" not found.'). A 404 for the route itself ("Not Found") means url is not
+        the Prefect API: the module fails."""
+        if exc.detail and 'work pool' in exc.detail.lower():
+            return True
+        self.fail('The server at %s does not answer like a Prefect API: %s. Check that url is the base URL of '
+                  'the Prefect API (the one that ends in /api).' % (self.client.api_url, exc))
+        return False
+
     def run(self):
         raise NotImplementedError
 

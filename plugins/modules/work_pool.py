@@ -460,12 +460,8 @@ class WorkPool(PrefectApiModule):
         try:
             pool = self.client.get(self.path)
         except PrefectNotFoundError as exc:
-            # The API says 'Work pool "NAME" not found.'; a 404 for the route itself ("Not Found") means url is
-            # not the Prefect API, and creating a pool there cannot work.
-            if exc.detail and 'work pool' in exc.detail.lower():
+            if self.work_pool_missing(exc):
                 return None
-            self.fail('The server at %s does not answer like a Prefect API: %s. Check that url is the base URL of '
-                      'the Prefect API (the one that ends in /api).' % (self.client.api_url, exc))
         except PrefectApiError as exc:
             self.fail_api(exc, 'read work pool %r' % self.name)
         return self._check_pool(pool, 'GET /api/work_pools/%s' % quote_path_segment(self.name))

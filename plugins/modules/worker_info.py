@@ -165,10 +165,8 @@ class WorkerInfo(PrefectApiModule):
             try:
                 page = self.client.post(self.path, dict(limit=PAGE_SIZE, offset=len(workers)))
             except PrefectNotFoundError as exc:
-                if exc.detail and 'work pool' in exc.detail.lower():
+                if self.work_pool_missing(exc):
                     return None
-                self.fail('The server at %s does not answer like a Prefect API: %s. Check that url is the base URL '
-                          'of the Prefect API (the one that ends in /api).' % (self.client.api_url, exc))
             except PrefectApiError as exc:
                 self.fail_api(exc, 'list the workers of work pool %r' % self.pool)
             if not isinstance(page, list):
