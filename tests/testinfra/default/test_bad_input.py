@@ -90,6 +90,18 @@ CASES = {
         {"postgresql_settings": {"port": 5433}},
         ["postgresql_settings", "leaves listen_addresses, password_encryption and port", "postgresql_port"],
     ),
+    "a worker setting that moved to the work_pools role": (
+        {"worker_pools": [{"name": "etl"}]},
+        ["Settings of the worker role moved to the work_pools role", "rename worker_pools to work_pools_definitions"],
+    ),
+    "a pool listed twice, of an unknown type": (
+        {"work_pools_definitions": [{"name": "etl", "type": "nomad"}, {"name": "etl", "type": "nomad"}]},
+        ["work_pools_definitions", "pool 'etl': unknown pool type 'nomad'", "pool 'etl': the pool is listed twice"],
+    ),
+    "a polled pool defined as another type": (
+        {"worker_processes": [{"pool": "etl"}], "work_pools_definitions": [{"name": "etl", "type": "docker"}]},
+        ["pool 'etl' is listed with type docker and state present", "give it type process and state present"],
+    ),
     "workers newer than the server": (
         {"worker_version": "3.99.0"},
         ["worker_version 3.99.0 is newer than the server's Prefect (3.9.1", "set one prefect_version for both"],
@@ -122,6 +134,7 @@ CASES = {
 
 # A message names the values that are wrong, and only those: text that must not appear.
 NOT_NAMED = {
+    "a pool listed twice, of an unknown type": ["the Prefect API rejects"],
     "external URL on 0.0.0.0": ["prefect_version must look like", "prefect_api_port"],
     "start timeout of zero": ["server_memory_limit", "server_cpus"],
     "bind address that is not an address": ["server_port"],

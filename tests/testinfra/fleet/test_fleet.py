@@ -66,7 +66,7 @@ def test_ten_runs_complete_on_both_worker_hosts(prefect_api, deployment_id):
 
 
 def test_runs_start_as_one_engine_process_on_both_runtimes(prefect_api, deployment_id):
-    """worker_flow_run_command: the pool's default command, and what each run's process is."""
+    """work_pools_flow_run_command: the pool's default command, and what each run's process is."""
     pool = prefect_api.get(f"/api/work_pools/{POOL}").json()
     assert pool["base_job_template"]["variables"]["properties"]["command"]["default"] == "python -m prefect.engine"
     run_ids = trigger(prefect_api, deployment_id, 8, {"seconds": 1})

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 
 @flow(name="fleet-hello")
 def fleet_hello(number: int = 1, seconds: float = 0) -> int:
-    # How the worker started this run's process (the tests check worker_flow_run_command).
+    # How the worker started this run's process (the tests check work_pools_flow_run_command).
     get_run_logger().info("process: %s", " ".join(sys.orig_argv))
     time.sleep(seconds)
     return number * 2
