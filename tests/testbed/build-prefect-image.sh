@@ -45,7 +45,10 @@ if [ ! -f "$wheels/.complete" ]; then
     extra=()
     if [ "$python_version" != 3.13 ]; then
       extra=("async-timeout>=4.0.3")
-      downloader=$(ls -d "$(pyenv root)/versions/$python_version".*/bin/python3 2>/dev/null | sort -V | tail -1)
+      downloader=
+      for candidate in "$(pyenv root)/versions/$python_version".*/bin/python3; do
+        if [ -x "$candidate" ]; then downloader=$candidate; fi
+      done
       [ -n "$downloader" ] || { echo "no Python $python_version in pyenv to download its wheels with" >&2; exit 1; }
     fi
     echo "downloading prefect==$version wheels for CPython $python_version" >&2
