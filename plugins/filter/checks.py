@@ -12,6 +12,7 @@ ipaddr filters, without asking users to install netaddr on their controller.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 from ansible_collections.prefect_ops.prefect.plugins.module_utils._names import name_problem, pool_name_problem
@@ -69,6 +70,34 @@ def pool_name_problems(names):
     return problems
 
 
+POSITIVE = re.compile(r'^[1-9][0-9]*$')
+
+
+def worker_process_problems(worker_processes):
+    """What is wrong with each entry of worker_processes, first problem per entry:
+    ['worker_processes entry {...}: <problem and fix>', ...]."""
+    problems = []
+    for entry in worker_processes or []:
+        if not isinstance(entry, dict):
+            problems.append('worker_processes entry %s: each entry must be a dictionary with a pool.' % json.dumps(entry))
+            continue
+        if not isinstance(entry.get('pool'), str):
+            problem = 'each entry needs a pool (a work pool name).'
+        elif not POSITIVE.match(str(entry.get('count', 1))):
+            problem = ('count must be a whole number of workers, 1 or more (got %s); remove the entry to run no '
+                       'workers.' % str(entry.get('count')))
+        elif entry.get('limit') is not None and not POSITIVE.match(str(entry['limit'])):
+            problem = ('limit must be 1 or more concurrent flow runs per worker (got %s), or left out for no limit.'
+                       % str(entry['limit']))
+        elif pool_name_problem(entry['pool']):
+            problem = "the pool name '%s' is one the Prefect API rejects: it %s" % (
+                entry['pool'], pool_name_problem(entry['pool']))
+        else:
+            continue
+        problems.append('worker_processes entry %s: %s' % (json.dumps(entry), problem))
+    return problems
+
+
 def spec_options(argument_specs, entry='main', with_secrets=False):
     """Names of the options of a role's entry point, from its meta/argument_specs.yml (as a dict);
     options marked no_log are left out unless ``with_secrets``."""
@@ -92,6 +121,7 @@ class FilterModule:
             'invalid_listen_addresses': invalid_listen_addresses,
             'invalid_env_names': invalid_env_names,
             'pool_name_problems': pool_name_problems,
+            'worker_process_problems': worker_process_problems,
             'name_problem': name_problem,
             'spec_options': spec_options,
         }

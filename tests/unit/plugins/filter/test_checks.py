@@ -61,3 +61,26 @@ def test_dpkg_installed_and_version_in_text():
     assert host.version_in_text('v2.26.1') == '2.26.1'
     assert host.version_in_text('Docker Compose version 2.18') == '2.18'
     assert host.version_in_text('') == '0'
+
+
+def test_worker_process_problems_name_the_first_problem_of_each_wrong_entry_only():
+    problems = checks.worker_process_problems([
+        {'pool': 'ok', 'count': 2, 'limit': 1},
+        {'count': 1},
+        {'pool': 'etl', 'count': 0},
+        {'pool': 'etl', 'count': 'two'},
+        {'pool': 'etl', 'limit': 0},
+        {'pool': 'etl/nightly'},
+        {'pool': 'Prefect-internal'},
+        'etl',
+    ])
+    assert problems[0] == 'worker_processes entry {"count": 1}: each entry needs a pool (a work pool name).'
+    assert problems[1] == ('worker_processes entry {"pool": "etl", "count": 0}: count must be a whole number of '
+                           'workers, 1 or more (got 0); remove the entry to run no workers.')
+    assert 'count must be a whole number of workers, 1 or more (got two)' in problems[2]
+    assert 'limit must be 1 or more concurrent flow runs per worker (got 0)' in problems[3]
+    assert "the pool name 'etl/nightly' is one the Prefect API rejects: it contains '/'" in problems[4]
+    assert "starts with 'prefect'" in problems[5]
+    assert 'each entry must be a dictionary with a pool' in problems[6]
+    assert len(problems) == 7
+    assert checks.worker_process_problems([{'pool': 'etl'}, {'pool': 'ml', 'count': '3', 'limit': 2}]) == []
