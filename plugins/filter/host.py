@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -43,6 +44,20 @@ def version_in_text(text):
     return found.group(0) if found else '0'
 
 
+def image_archive_to_ship(archive, shipped, images):
+    """Whether the ``docker save`` archive at ``archive`` on the controller must be shipped and
+    loaded: its image is missing on the host (``images``: docker_image_info's list), or the copy
+    shipped before (``shipped``: the stat module's ``stat`` of it on the host) is missing or of
+    another size. Sizes, not checksums: a checksum of the archive costs seconds on every run,
+    and a rebuilt archive of the same image name differs in size."""
+    if not images or not shipped or not shipped.get('exists'):
+        return True
+    try:
+        return shipped.get('size') != os.path.getsize(archive)
+    except OSError as e:
+        raise AnsibleFilterError('image_archive_to_ship cannot read the archive %s: %s' % (archive, e))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -50,4 +65,5 @@ class FilterModule:
             'platforms_text': platforms_text,
             'dpkg_installed': dpkg_installed,
             'version_in_text': version_in_text,
+            'image_archive_to_ship': image_archive_to_ship,
         }

@@ -149,6 +149,16 @@ def stale_units(present_paths, processes):
     return sorted({path.rsplit('/', 1)[-1] for path in present_paths or []} - wanted)
 
 
+def units_to_restart(units, changed_paths, unit_dir, all_units):
+    """The units among ``units`` to restart: all of them when ``all_units`` (Prefect or the
+    secrets changed), otherwise those whose file in ``unit_dir`` is in ``changed_paths``."""
+    units = list(units or [])
+    if all_units:
+        return units
+    changed = set(changed_paths or [])
+    return [unit for unit in units if '%s/%s' % (unit_dir.rstrip('/'), unit) in changed]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -158,4 +168,5 @@ class FilterModule:
             'served_flows_model': served_flows_model,
             'worker_command': worker_command,
             'stale_units': stale_units,
+            'units_to_restart': units_to_restart,
         }

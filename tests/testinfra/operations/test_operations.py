@@ -202,6 +202,68 @@ def test_a_worker_reconnects_after_its_server_was_unreachable(host, prefect_api,
     a_new_run_completes_on_the_worker(prefect_api, deployment_id, 5)
 
 
+# -- one phase at a time (--tags) -------------------------------------------------
+
+
+def converge(*args):
+    """Run the scenario's converge playbook with more arguments; returns (rc, output)."""
+    run = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", f"@{REPO}/tests/testbed/vars.yml",
+         *args, str(REPO / "molecule" / "operations" / "converge.yml")],
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    return run.returncode, run.stdout + run.stderr
+
+
+def worker_unit(host):
+    units = host.check_output("systemctl list-units --plain --no-legend --all 'prefect-worker-*' | awk '{print $1}'")
+    assert len(units.split()) == 1, units
+    return units.strip()
+
+
+def query_seconds_of(host, unit):
+    environment = host.check_output(f"systemctl show --property=Environment {unit}")
+    return [item.split("=", 1)[1] for item in environment.split() if item.startswith("PREFECT_WORKER_QUERY_SECONDS=")]
+
+
+def test_the_install_phase_alone_leaves_the_configuration_alone(host):
+    unit = worker_unit(host)
+    rc, output = converge("--tags", "install", "-e", "worker_query_seconds=3")
+    assert rc == 0, output[-5000:]
+    assert f"{HOST}" in output and "changed=0" in output.split("PLAY RECAP")[-1], output[-3000:]
+    assert query_seconds_of(host, unit) == ["1"]
+
+
+def test_the_configure_phase_alone_applies_a_changed_setting(host, prefect_api, deployment_id):
+    unit = worker_unit(host)
+    pid_before = host.check_output(f"systemctl show --property=MainPID --value {unit}")
+    dpkg_log = host.check_output("md5sum /var/log/dpkg.log")
+    rc, output = converge("--tags", "configure", "-e", "worker_query_seconds=3")
+    assert rc == 0, output[-5000:]
+    assert query_seconds_of(host, unit) == ["3"]
+    assert host.service(unit).is_running
+    assert host.check_output(f"systemctl show --property=MainPID --value {unit}") != pid_before, "not restarted"
+    assert host.check_output("md5sum /var/log/dpkg.log") == dpkg_log, "the configure phase ran apt"
+    a_new_run_completes_on_the_worker(prefect_api, deployment_id, 7)
+
+
+def test_the_run_phase_alone_starts_a_stopped_worker_without_configuring(host, prefect_api, deployment_id):
+    unit = worker_unit(host)
+    host.check_output(f"systemctl stop {unit}")
+    # The default query interval (1) would change the unit: the run phase must not.
+    rc, output = converge("--tags", "run")
+    assert rc == 0, output[-5000:]
+    assert host.service(unit).is_running
+    assert query_seconds_of(host, unit) == ["3"]
+    a_new_run_completes_on_the_worker(prefect_api, deployment_id, 8)
+
+    # Back to the scenario's settings, for the tests that follow.
+    rc, output = converge("--tags", "configure")
+    assert rc == 0, output[-5000:]
+    assert query_seconds_of(host, unit) == ["1"]
+
+
 # -- rotation and leaks ------------------------------------------------------------
 
 

@@ -84,3 +84,20 @@ def test_worker_process_problems_name_the_first_problem_of_each_wrong_entry_only
     assert 'each entry must be a dictionary with a pool' in problems[6]
     assert len(problems) == 7
     assert checks.worker_process_problems([{'pool': 'etl'}, {'pool': 'ml', 'count': '3', 'limit': 2}]) == []
+
+
+def test_image_archive_to_ship(tmp_path):
+    archive = tmp_path / 'prefect.tar.gz'
+    archive.write_bytes(b'x' * 10)
+    image = [{'Id': 'sha256:abc'}]
+    shipped = {'exists': True, 'size': 10}
+    assert host.image_archive_to_ship(str(archive), shipped, image) is False
+    assert host.image_archive_to_ship(str(archive), shipped, []) is True  # image removed from the host
+    assert host.image_archive_to_ship(str(archive), {'exists': False}, image) is True  # never shipped
+    assert host.image_archive_to_ship(str(archive), {'exists': True, 'size': 9}, image) is True  # rebuilt archive
+    try:
+        host.image_archive_to_ship(str(tmp_path / 'missing'), shipped, image)
+    except Exception as e:  # AnsibleFilterError, naming the archive
+        assert 'missing' in str(e)
+    else:
+        raise AssertionError('a missing archive must fail')

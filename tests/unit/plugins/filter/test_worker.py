@@ -94,3 +94,12 @@ def test_pip_source_args_prefer_the_local_wheels_over_any_index():
     assert worker.pip_source_args('', 'https://idx', 'https://extra') == [
         '--index-url', 'https://idx', '--extra-index-url', 'https://extra']
     assert worker.pip_source_args() == []
+
+
+def test_units_to_restart_are_the_changed_ones_or_all():
+    units = ['prefect-worker-a.service', 'prefect-worker-b.service']
+    changed = ['/etc/prefect-worker/secrets.env', '/etc/systemd/system/prefect-worker-b.service']
+    assert worker.units_to_restart(units, changed, '/etc/systemd/system', False) == ['prefect-worker-b.service']
+    assert worker.units_to_restart(units, changed, '/etc/systemd/system/', False) == ['prefect-worker-b.service']
+    assert worker.units_to_restart(units, [], '/etc/systemd/system', False) == []
+    assert worker.units_to_restart(units, [], '/etc/systemd/system', True) == units
