@@ -186,7 +186,8 @@ CONTROLLER_ACTIONS = {"ansible.builtin.assert", "assert", "ansible.builtin.set_f
                       "ansible.builtin.debug", "debug", "ansible.builtin.fail", "fail", "meta",
                       "ansible.builtin.meta", "ansible.builtin.include_tasks", "include_tasks",
                       "ansible.builtin.import_tasks", "ansible.builtin.validate_argument_spec",
-                      "validate_argument_spec"}
+                      "validate_argument_spec", "ansible.builtin.include_role", "include_role",
+                      "ansible.builtin.import_role", "import_role"}
 
 
 def host_module_calls(result):
