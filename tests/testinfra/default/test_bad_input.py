@@ -34,6 +34,10 @@ CASES = {
         {"worker_processes": "etl"},
         ["worker_processes", "dict"],
     ),
+    "server container as root": (
+        {"server_container_user": "0:0"},
+        ["server_container_user must be a numeric uid:gid other than root", "got '0:0'"],
+    ),
     # Ranges
     "port out of range": (
         {"prefect_api_port": 70000},
@@ -138,6 +142,7 @@ NOT_NAMED = {
     "external URL on 0.0.0.0": ["prefect_version must look like", "prefect_api_port"],
     "start timeout of zero": ["server_memory_limit", "server_cpus"],
     "bind address that is not an address": ["server_port"],
+    "server container as root": ["server_tmpfs_size", "server_pids_limit"],
 }
 
 

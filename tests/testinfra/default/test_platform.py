@@ -1,5 +1,7 @@
 """The all-in-one platform, as a user of it would check it."""
 
+import json
+import re
 import uuid
 
 import prefect
@@ -39,6 +41,43 @@ def test_compose_project_is_running_and_healthy(host):
     )
     assert status, "no container of the compose project runs"
     assert all("(healthy)" in line for line in status.splitlines()), status
+
+
+def server_container(host):
+    return host.check_output(
+        "docker ps --quiet --filter label=com.docker.compose.project.working_dir=%s "
+        "--filter label=com.docker.compose.service=server",
+        PROJECT_DIR,
+    )
+
+
+def test_the_server_container_is_hardened(host):
+    container = server_container(host)
+    config = json.loads(host.check_output("docker inspect %s", container))[0]
+    assert config["Config"]["User"] == "1001:1001"
+    assert config["HostConfig"]["ReadonlyRootfs"] is True
+    assert config["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in config["HostConfig"]["SecurityOpt"]
+    assert config["HostConfig"]["PidsLimit"] == 512
+    # What the processes inside get: not root, no capability, and no write outside tmpfs.
+    assert host.check_output("docker exec %s id -u", container) == "1001"
+    status = host.check_output("docker exec %s cat /proc/1/status", container)
+    capabilities = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith("Cap")}
+    assert set(capabilities.values()) == {"0000000000000000"}, capabilities
+    assert host.run("docker exec %s touch /opt/written", container).rc != 0
+    assert host.run("docker exec %s touch /var/lib/prefect/written /tmp/written", container).rc == 0
+
+
+def test_the_ui_is_served_from_its_copy_in_the_read_only_container(prefect_api):
+    page = prefect_api.get("/", auth=False)
+    assert page.status_code == 200
+    assert "<!DOCTYPE html>" in page.text
+    scripts = re.findall(r'src="(/assets/[^"]+\.js)"', page.text)
+    assert scripts, page.text[:2000]
+    for script in scripts:
+        asset = prefect_api.get(script, auth=False)
+        assert asset.status_code == 200, script
+        assert "javascript" in asset.headers["content-type"], script
 
 
 def test_api_is_ready_through_the_published_port(prefect_api):

@@ -1,5 +1,6 @@
 """A fleet: database, server and two worker hosts (systemd and compose runtimes)."""
 
+import json
 import struct
 import time
 
@@ -106,6 +107,22 @@ def postgres_greeting(host, address, port):
         "sys.stdout.write(repr(s.recv(512)))"
     )
     return host.check_output("python3 -c %s", script)
+
+
+def test_the_compose_workers_are_hardened():
+    worker_b = inventory_host("fleet-worker-b")
+    containers = worker_b.check_output("docker ps --quiet --filter label=com.docker.compose.project=prefect-worker")
+    assert len(containers.split()) == 3, containers  # two workers and the served flow
+    for container in containers.split():
+        config = json.loads(worker_b.check_output("docker inspect %s", container))[0]
+        assert config["Config"]["User"] == "1001:1001"
+        assert config["HostConfig"]["ReadonlyRootfs"] is True
+        assert config["HostConfig"]["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in config["HostConfig"]["SecurityOpt"]
+        assert worker_b.check_output("docker exec %s id -u", container) == "1001"
+        effective = worker_b.check_output("docker exec %s grep CapEff /proc/1/status", container).split()[1]
+        assert effective == "0000000000000000"
+    # That their flow runs complete under these limits is test_ten_runs_complete_on_both_worker_hosts.
 
 
 def test_the_database_admits_the_server_and_refuses_a_worker_host():
