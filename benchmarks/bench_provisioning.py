@@ -45,6 +45,7 @@ SERVICES = ["docker", "containerd", "postgresql@17-main"]
 
 def write_json(path, results):
     if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(results, f, indent=2)
 

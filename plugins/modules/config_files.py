@@ -59,7 +59,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &file_suboptions
       path:
         description: Absolute path of the file. Its directory must exist (list it in O(directories)).
         type: path
@@ -73,7 +73,7 @@ options:
       content:
         description:
           - The whole content of the file, as text (written in UTF-8).
-          - Required with O(files[].state=present).
+          - Required with C(state=present).
         type: str
       owner:
         description: Owner, by name or number. Unchanged when not given (root for a new file).
@@ -97,35 +97,8 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
-      path:
-        description: Absolute path of the file. Its directory must exist (list it in O(directories)).
-        type: path
-        required: true
-      state:
-        description:
-          - V(present) writes the file, V(absent) removes it when it exists (then the other options are ignored).
-        type: str
-        choices: [present, absent]
-        default: present
-      content:
-        description:
-          - The whole content of the file, as text (written in UTF-8).
-          - Required with O(files[].state=present).
-        type: str
-      owner:
-        description: Owner, by name or number. Unchanged when not given (root for a new file).
-        type: str
-      group:
-        description: Group, by name or number. Unchanged when not given.
-        type: str
-      mode:
-        description: Permissions, in octal as a string (for example V('0600')) or symbolic. V('0600') for a new file
-          when not given.
-        type: raw
-      validate:
-        description: As in O(files[].validate).
-        type: str
+    # The same suboptions as files.
+    suboptions: *file_suboptions
   absent:
     description:
       - Paths to remove when they exist. A directory is removed with everything in it.
