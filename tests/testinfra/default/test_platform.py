@@ -100,6 +100,17 @@ def test_api_refuses_anonymous_calls_and_accepts_the_login(prefect_api):
     assert prefect_api.post("/api/flows/filter").status_code == 200
 
 
+def test_prometheus_metrics_are_served_behind_the_api_auth(prefect_api):
+    assert prefect_api.get("/api/metrics", auth=False).status_code == 401
+    metrics = prefect_api.get("/api/metrics")
+    assert metrics.status_code == 200, metrics.text[:500]
+    assert metrics.headers["content-type"].startswith("text/plain")
+    # The Prometheus text format, with the samples every Python process exports.
+    samples = [line for line in metrics.text.splitlines() if line and not line.startswith("#")]
+    assert any(line.startswith("python_info{") for line in samples), metrics.text[:2000]
+    assert any(line.startswith("process_resident_memory_bytes ") for line in samples), metrics.text[:2000]
+
+
 def test_server_reports_the_pinned_version(host, prefect_api):
     response = prefect_api.get("/api/admin/version")
     assert response.status_code == 200
