@@ -63,14 +63,18 @@ def pinned_prefect_version(host):
 class PrefectApi:
     """A small client for the deployed API, as seen from the controller."""
 
-    def __init__(self, external_url, auth_user, auth_password):
+    def __init__(self, external_url, auth_user, auth_password, ca_file=None):
         self.url = external_url.rstrip("/")
         self.auth = (auth_user, auth_password)
+        # The CA to verify an https:// URL with (the private CA the roles made), else the system's.
+        self.ca_file = ca_file
 
     def get(self, path, auth=True, **kwargs):
+        kwargs.setdefault("verify", self.ca_file or True)
         return requests.get(self.url + path, auth=self.auth if auth else None, timeout=15, **kwargs)
 
     def post(self, path, payload=None, auth=True, **kwargs):
+        kwargs.setdefault("verify", self.ca_file or True)
         return requests.post(
             self.url + path, json=payload or {}, auth=self.auth if auth else None, timeout=15, **kwargs
         )
@@ -113,6 +117,8 @@ class PrefectApi:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_LOGGING_LEVEL="WARNING",
         )
+        if self.ca_file:
+            env["PREFECT_API_SSL_CERT_FILE"] = str(self.ca_file)
         return env
 
     def run_flow(self, script, home, *args):
@@ -135,11 +141,19 @@ class PrefectApi:
 @pytest.fixture(scope="module")
 def prefect_api(host):
     variables = inventory_vars(host)
+    https = variables["prefect_external_url"].startswith("https://")
     return PrefectApi(
         variables["prefect_external_url"],
         variables.get("prefect_api_auth_user", "admin"),
         platform_secret(host, "api_auth_password"),
+        ca_file=private_ca_certificate() if https else None,
     )
+
+
+def private_ca_certificate():
+    """The private CA's certificate that the front_door role made on the controller
+    (prefect_tls_ca_dir's default, beside the generated secrets)."""
+    return generated_secrets_dir() / "ca" / "ca.crt"
 
 
 def psql(host, database, sql):

@@ -1,0 +1,116 @@
+"""HTTPS by default: the front door in front of the server, with the private CA the roles
+made, seen from the controller as a user's browser or client would see it."""
+
+import json
+import socket
+import ssl
+import stat
+import warnings
+
+import pytest
+import requests
+
+from conftest import generated_secrets_dir, private_ca_certificate
+
+testinfra_hosts = ["https-aio"]
+
+HTTPS_URL = "https://localhost:14443"
+HTTP_URL = "http://localhost:14480"
+
+
+def test_tls_verifies_against_the_private_ca_and_only_against_it(prefect_api):
+    response = prefect_api.get("/api/health", auth=False)
+    assert response.status_code == 200 and response.json() is True
+    # A client that does not trust the private CA is refused the connection.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(HTTPS_URL + "/api/health", timeout=15)
+
+
+def test_plain_http_is_redirected_to_https():
+    response = requests.get(HTTP_URL + "/api/health?x=1", allow_redirects=False, timeout=15)
+    assert response.status_code in (301, 308), response.status_code
+    assert response.headers["Location"] == HTTPS_URL + "/api/health?x=1"
+
+
+def handshake(version):
+    """A TLS handshake with the front door at exactly this protocol version; returns the
+    version agreed, or the error the server answered with."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(str(private_ca_certificate()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
+    # This client allows old protocols, so that a refusal is the server's.
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with socket.create_connection(("localhost", 14443), timeout=15) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version()
+        except ssl.SSLError as error:
+            return error.reason
+
+
+def test_tls_1_2_and_1_3_are_accepted_and_1_1_refused():
+    assert handshake(ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert handshake(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    refused = handshake(ssl.TLSVersion.TLSv1_1)
+    # The server's alert, not a client that cannot speak TLS 1.1.
+    assert refused == "TLSV1_ALERT_PROTOCOL_VERSION", refused
+
+
+def test_the_api_needs_the_login_through_the_front_door(prefect_api):
+    assert prefect_api.post("/api/flows/filter", auth=False).status_code == 401
+    assert prefect_api.post("/api/flows/filter").status_code == 200
+
+
+def test_browsers_are_told_to_use_only_https(prefect_api):
+    response = prefect_api.get("/", auth=False)
+    assert response.status_code == 200 and "<!DOCTYPE html>" in response.text
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    settings = prefect_api.get("/ui-settings", auth=False).json()
+    assert settings["api_url"] == HTTPS_URL + "/api"
+
+
+def test_the_server_is_published_on_loopback_only(host):
+    ports = host.check_output("docker ps --filter label=com.docker.compose.service=server --format '{{.Ports}}'")
+    assert ports == "127.0.0.1:4200->4200/tcp", ports
+    listening = host.check_output("ss -Htln")
+    assert "127.0.0.1:4200" in listening
+    assert "0.0.0.0:4200" not in listening and "*:4200" not in listening
+
+
+def test_a_flow_run_completes_on_the_worker_through_https(host, prefect_api):
+    # The worker verifies the front door's certificate with the private CA the role put there.
+    environment = host.check_output("systemctl show --property=Environment 'prefect-worker-*'")
+    assert "PREFECT_API_URL=" + HTTPS_URL + "/api" in environment
+    assert "PREFECT_API_SSL_CERT_FILE=/etc/prefect-ops/api-ca.pem" in environment
+    assert host.file("/etc/prefect-ops/api-ca.pem").content_string == private_ca_certificate().read_text()
+    deployment_id = prefect_api.create_deployment("https-hello", "https", "https_hello.py:https_hello")
+    response = prefect_api.post(f"/api/deployments/{deployment_id}/create_flow_run", {"parameters": {"number": 21}})
+    assert response.status_code == 201, response.text
+    run_id = response.json()["id"]
+    run = prefect_api.wait_for_runs([run_id], timeout=240)[run_id]
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+
+
+def test_private_keys_are_for_their_owners_only(host):
+    ca_dir = generated_secrets_dir() / "ca"
+    for key in ca_dir.glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    assert stat.S_IMODE(ca_dir.stat().st_mode) == 0o700
+    key = host.file("/etc/caddy/prefect-tls/private-key.pem")
+    assert (key.user, key.group, key.mode) == ("root", "caddy", 0o640)
+    tls_dir = host.file("/etc/caddy/prefect-tls")
+    assert (tls_dir.user, tls_dir.group, tls_dir.mode) == ("root", "caddy", 0o750)
+    # Only root and Caddy (its group) read it: not the workers' user, not nobody.
+    for user in ("nobody", "prefect-worker"):
+        assert host.run("runuser -u %s -- cat /etc/caddy/prefect-tls/private-key.pem", user).rc != 0, user
+
+
+def test_the_certificate_covers_the_url_and_comes_from_the_private_ca(host):
+    details = json.loads(host.check_output(
+        "python3 -c %s",
+        "import json,ssl;print(json.dumps(ssl._ssl._test_decode_cert('/etc/caddy/prefect-tls/certificate.pem')))",
+    ))
+    assert ("DNS", "localhost") in [tuple(name) for name in details["subjectAltName"]]
+    assert [["commonName", "prefect_ops private CA"]] in [list(map(list, rdn)) for rdn in details["issuer"]]
