@@ -8,12 +8,17 @@ prefect_worker group for these runs, so that the worker role's inputs are checke
 play, which runs every role's checks before any play changes a host.
 """
 
+import datetime
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import testinfra
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from conftest import ansible_playbook, play_recap, scratch_inventory
 
@@ -22,6 +27,33 @@ testinfra_hosts = ["prefect_server"]
 CONVERGE = "molecule/default/converge.yml"
 # The cases are independent runs that must each fail within seconds: run a few at once.
 PARALLEL_RUNS = 4
+
+def pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def pem_certificate(key, name, not_after_days):
+    """A self-signed certificate of ``key`` for ``name``, valid until ``not_after_days`` from now."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=400))
+        .not_valid_after(now + datetime.timedelta(days=not_after_days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# Certificates given as files (prefect_tls_source: files) for an https:// URL.
+HTTPS_NAME = "prefect.example.com"
+KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+GIVEN_TLS = {"prefect_external_url": f"https://{HTTPS_NAME}", "prefect_tls_source": "files"}
+
 
 # name: (extra vars, fragments of the output that name the problem and the fix)
 CASES = {
@@ -33,6 +65,26 @@ CASES = {
     "worker list that is a string": (
         {"worker_processes": "etl"},
         ["worker_processes", "dict"],
+    ),
+    "https without the certificate to serve": (
+        GIVEN_TLS,
+        ["prefect_tls_source (front_door_certificate_source) is files: set front_door_certificate",
+         "and front_door_private_key", "or use prefect_tls_source: private_ca"],
+    ),
+    "certificate with another key": (
+        dict(GIVEN_TLS, front_door_certificate=pem_certificate(KEY, HTTPS_NAME, 90),
+             front_door_private_key=pem_key(OTHER_KEY)),
+        ["front_door_private_key is not the key of front_door_certificate", "Nothing was changed"],
+    ),
+    "expired certificate": (
+        dict(GIVEN_TLS, front_door_certificate=pem_certificate(KEY, HTTPS_NAME, -1),
+             front_door_private_key=pem_key(KEY)),
+        ["front_door_certificate expired on"],
+    ),
+    "certificate for another name": (
+        dict(GIVEN_TLS, front_door_certificate=pem_certificate(KEY, "other.example.com", 90),
+             front_door_private_key=pem_key(KEY)),
+        ["front_door_certificate does not cover prefect.example.com (it covers DNS:other.example.com)"],
     ),
     "server container as root": (
         {"server_container_user": "0:0"},
@@ -143,6 +195,9 @@ NOT_NAMED = {
     "start timeout of zero": ["server_memory_limit", "server_cpus"],
     "bind address that is not an address": ["server_port"],
     "server container as root": ["server_tmpfs_size", "server_pids_limit"],
+    "certificate with another key": ["expired", "does not cover"],
+    "expired certificate": ["is not the key", "does not cover"],
+    "certificate for another name": ["is not the key", "expired"],
 }
 
 

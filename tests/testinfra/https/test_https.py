@@ -1,16 +1,20 @@
 """HTTPS by default: the front door in front of the server, with the private CA the roles
 made, seen from the controller as a user's browser or client would see it."""
 
+import base64
 import json
+import os
 import socket
 import ssl
 import stat
+import subprocess
 import warnings
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
 
-from conftest import generated_secrets_dir, private_ca_certificate
+from conftest import REPO, generated_secrets_dir, private_ca_certificate
 
 testinfra_hosts = ["https-aio"]
 
@@ -93,6 +97,12 @@ def test_a_flow_run_completes_on_the_worker_through_https(host, prefect_api):
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
 
+def test_a_prefect_client_on_the_controller_verifies_the_server_with_the_ca(prefect_api, tmp_path):
+    # The pinned Prefect client, with PREFECT_API_SSL_CERT_FILE set to the private CA.
+    run = prefect_api.run_flow("hello.py", tmp_path, "21")
+    assert run["type"] == "COMPLETED" and run["result"] == 42
+
+
 def test_private_keys_are_for_their_owners_only(host):
     ca_dir = generated_secrets_dir() / "ca"
     for key in ca_dir.glob("*.key"):
@@ -114,3 +124,38 @@ def test_the_certificate_covers_the_url_and_comes_from_the_private_ca(host):
     ))
     assert ("DNS", "localhost") in [tuple(name) for name in details["subjectAltName"]]
     assert [["commonName", "prefect_ops private CA"]] in [list(map(list, rdn)) for rdn in details["issuer"]]
+
+
+def private_fragments(pem):
+    """What of a PEM private key must never show: its secret number (hex, base64) and each
+    line of its PEM body that is not also part of its public key (an EC key's PEM carries
+    its public point, which x509_certificate_info rightly prints)."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    value = key.private_numbers().private_value
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    public = "".join(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode().splitlines()[1:-1])
+    lines = [line for line in pem.decode().splitlines() if line and not line.startswith("-----")]
+    return [raw.hex(), ":".join(f"{byte:02x}" for byte in raw), base64.b64encode(raw).decode()] + [
+        line for line in lines if line not in public]
+
+
+def test_a_verbose_rerun_prints_no_private_key_and_no_password(host, tmp_path):
+    secrets = [
+        (generated_secrets_dir() / "api_auth_password").read_text().strip(),
+        (generated_secrets_dir() / "database_password").read_text().strip(),
+    ]
+    for key in (generated_secrets_dir() / "ca").glob("*.key"):
+        secrets += private_fragments(key.read_bytes())
+    run = subprocess.run(
+        ["ansible-playbook", "-vvv", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         "-e", f"@{REPO}/tests/testbed/vars.yml", str(REPO / "molecule" / "https" / "converge.yml")],
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    output = run.stdout + run.stderr
+    (tmp_path / "verbose-run.log").write_text(output)
+    assert run.returncode == 0, output[-5000:]
+    assert "changed=0" in output.split("PLAY RECAP")[-1], output[-3000:]
+    leaked = [secret[:6] + "..." for secret in secrets if secret in output]
+    assert not leaked, f"the -vvv output holds secrets starting with {leaked}"
