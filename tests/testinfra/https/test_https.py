@@ -103,6 +103,14 @@ def test_a_prefect_client_on_the_controller_verifies_the_server_with_the_ca(pref
     assert run["type"] == "COMPLETED" and run["result"] == 42
 
 
+def test_a_client_gets_a_flow_runs_events_over_the_websocket_through_the_front_door(prefect_api, tmp_path):
+    # /api/events/out is a WebSocket: the pinned client subscribes through the front door,
+    # runs a flow, and must receive that run's state events as they happen.
+    received = prefect_api.run_flow("watch_events.py", tmp_path)
+    assert received["events"][-1] == "prefect.flow-run.Completed", received
+    assert "prefect.flow-run.Running" in received["events"], received
+
+
 def test_private_keys_are_for_their_owners_only(host):
     ca_dir = generated_secrets_dir() / "ca"
     for key in ca_dir.glob("*.key"):
