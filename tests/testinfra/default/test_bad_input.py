@@ -28,6 +28,7 @@ CONVERGE = "molecule/default/converge.yml"
 # The cases are independent runs that must each fail within seconds: run a few at once.
 PARALLEL_RUNS = 4
 
+
 def pem_key(key):
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
