@@ -215,3 +215,49 @@ def scratch_inventory(path, groups, hosts, variables):
     }
     path.write_text(yaml.safe_dump(inventory))
     return path
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium (Debian's chromium and chromium-driver) that trusts the private
+    CA the way a user's Linux desktop would: through its NSS certificate database, not by
+    ignoring certificate errors."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    home = tmp_path / "browser-home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
+    ca_file = private_ca_certificate()
+    if ca_file.exists():
+        subprocess.run(
+            ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "prefect_ops private CA", "-i", str(ca_file)],
+            check=True,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    # The tests run as root, where Chromium's sandbox cannot start.
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     f"--user-data-dir={home / 'profile'}", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    # The network log, for tests that check what the page's requests got back.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    previous_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    finally:
+        if previous_home is not None:
+            os.environ["HOME"] = previous_home
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def keep_artifact(scenario, name):
+    """A path under build/artifacts/<scenario>/ for a file that outlives the test run
+    (a screenshot, a log), kept beside the JUnit reports."""
+    directory = REPO / "build" / "artifacts" / scenario
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / name

@@ -14,7 +14,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REPO, generated_secrets_dir, private_ca_certificate
+from conftest import REPO, generated_secrets_dir, keep_artifact, private_ca_certificate
 
 testinfra_hosts = ["https-aio"]
 
@@ -167,3 +167,39 @@ def test_a_verbose_rerun_prints_no_private_key_and_no_password(host, tmp_path):
     assert "changed=0" in output.split("PLAY RECAP")[-1], output[-3000:]
     leaked = [secret[:6] + "..." for secret in secrets if secret in output]
     assert not leaked, f"the -vvv output holds secrets starting with {leaked}"
+
+
+def api_responses(browser):
+    """(status, URL) of each API response the page received since the last call."""
+    responses = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived" and "/api/" in message["params"]["response"]["url"]:
+            responses.append((message["params"]["response"]["status"], message["params"]["response"]["url"]))
+    return responses
+
+
+def test_the_ui_logs_in_and_lists_a_flow_run_in_a_real_browser(browser, prefect_api, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    run = prefect_api.run_flow("hello.py", tmp_path, "8")
+    name = prefect_api.get(f"/api/flow_runs/{run['id']}").json()["name"]
+    wait = WebDriverWait(browser, 60)
+    try:
+        # A trusted certificate: an untrusted one would stop at Chromium's warning page.
+        browser.get(HTTPS_URL + "/runs")
+        login = wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "input[type=password]")))
+        # Before the login, the UI's queries were refused (401): that is what sent it here.
+        assert {status for status, _ in api_responses(browser)} == {401}
+        login.send_keys(":".join(prefect_api.auth))
+        browser.find_element(By.XPATH, "//button[normalize-space()='Login']").click()
+        wait.until(seen.url_contains("/runs"))
+        wait.until(seen.visibility_of_element_located((By.XPATH, f"//*[normalize-space()='{name}']")))
+    finally:
+        browser.save_screenshot(str(keep_artifact("https", "ui-runs.png")))
+    assert browser.current_url.startswith(HTTPS_URL + "/runs")
+    # After it, every API call of the page went through the front door with the login.
+    responses = api_responses(browser)
+    assert responses and all(status < 400 for status, _ in responses), responses
