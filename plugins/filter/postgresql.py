@@ -33,11 +33,17 @@ def server_clients(servers, this_host, hostvars, docker_subnet):
     return clients
 
 
-def hba_client_rules(clients, database, user, method='scram-sha-256'):
-    """One host rule per client (address or CIDR) for the Prefect database and role
-    (community.postgresql.postgresql_pg_hba rule dicts)."""
-    return [{'contype': 'host', 'databases': database, 'users': user, 'address': hba_cidr(c), 'method': method}
-            for c in clients or []]
+def hba_client_rules(clients, database, user, method='scram-sha-256', tls=False, plain_networks=None):
+    """One rule per client (address or CIDR) for the Prefect database and role
+    (community.postgresql.postgresql_pg_hba rule dicts). With ``tls``, a client must connect
+    with TLS (hostssl), except from ``plain_networks`` (this host's own Docker network)."""
+    plain = {hba_cidr(network) for network in plain_networks or []}
+    rules = []
+    for client in clients or []:
+        address = hba_cidr(client)
+        contype = 'hostssl' if tls and address not in plain else 'host'
+        rules.append({'contype': contype, 'databases': database, 'users': user, 'address': address, 'method': method})
+    return rules
 
 
 def meminfo_mb(meminfo):

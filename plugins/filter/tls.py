@@ -53,19 +53,21 @@ def _covers(alt_name, name):
     return value == name
 
 
-def certificate_problems(certificate_info, private_key_info, names):
+def certificate_problems(certificate_info, private_key_info, names,
+                         certificate_variable='front_door_certificate', key_variable='front_door_private_key'):
     """What is wrong with a certificate (community.crypto.x509_certificate_info's result) and
-    its key (openssl_privatekey_info's result) for serving ``names``: one message each."""
+    its key (openssl_privatekey_info's result) for serving ``names``: one message each,
+    naming the variables they were given in."""
     problems = []
     if certificate_info.get('public_key') != private_key_info.get('public_key'):
-        problems.append('front_door_private_key is not the key of front_door_certificate')
+        problems.append('%s is not the key of %s' % (key_variable, certificate_variable))
     if certificate_info.get('expired'):
-        problems.append('front_door_certificate expired on %s' % certificate_info.get('not_after'))
+        problems.append('%s expired on %s' % (certificate_variable, certificate_info.get('not_after')))
     alt_names = certificate_info.get('subject_alt_name') or []
     uncovered = [name for name in names or [] if not any(_covers(alt, name) for alt in alt_names)]
     if uncovered:
-        problems.append('front_door_certificate does not cover %s (it covers %s)'
-                        % (', '.join(uncovered), ', '.join(alt_names) or 'no name'))
+        problems.append('%s does not cover %s (it covers %s)'
+                        % (certificate_variable, ', '.join(uncovered), ', '.join(alt_names) or 'no name'))
     return problems
 
 

@@ -87,6 +87,11 @@ CASES = {
              front_door_private_key=pem_key(KEY)),
         ["front_door_certificate does not cover prefect.example.com (it covers DNS:other.example.com)"],
     ),
+    "database TLS without the certificate to serve": (
+        {"postgresql_tls_enabled": True, "prefect_tls_source": "files"},
+        ["prefect_tls_source (postgresql_tls_certificate_source) is files: set postgresql_tls_certificate",
+         "and postgresql_tls_private_key", "or use prefect_tls_source: private_ca"],
+    ),
     "server container as root": (
         {"server_container_user": "0:0"},
         ["server_container_user must be a numeric uid:gid other than root", "got '0:0'"],

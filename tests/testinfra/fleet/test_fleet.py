@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import inventory_host, inventory_vars
+from conftest import inventory_host, inventory_vars, private_ca_certificate, psql
 
 testinfra_hosts = ["fleet-server"]
 
@@ -125,15 +125,50 @@ def test_the_compose_workers_are_hardened():
     # That their flow runs complete under these limits is test_ten_runs_complete_on_both_worker_hosts.
 
 
-def test_the_database_admits_the_server_and_refuses_a_worker_host():
+def postgres_ssl_answer(host, address, port):
+    """PostgreSQL's one-byte answer to an SSLRequest from host: b'S' when it offers TLS."""
+    request = struct.pack("!ii", 8, 80877103)
+    script = (
+        "import socket,sys;"
+        f"s=socket.create_connection(({address!r},{port}),5);"
+        f"s.sendall({request!r});"
+        "sys.stdout.write(repr(s.recv(1)))"
+    )
+    return host.check_output("python3 -c %s", script)
+
+
+def test_the_database_admits_the_server_over_tls_only_and_refuses_a_worker_host():
     db = inventory_host("fleet-db")
     address = db.interface("eth0").addresses[0]
     port = inventory_vars(db).get("prefect_database_port", 5432)
-    # The server host is asked for a password (message type R) ...
-    assert postgres_greeting(inventory_host("fleet-server"), address, port).startswith("b'R")
-    # ... a worker host is turned away by pg_hba.conf.
+    server = inventory_host("fleet-server")
+    # The server host is offered TLS ...
+    assert postgres_ssl_answer(server, address, port) == "b'S'"
+    # ... and turned away without it (hostssl rules only).
+    plain = postgres_greeting(server, address, port)
+    assert plain.startswith("b'E") and "no encryption" in plain, plain
+    # A worker host is turned away in any case.
     refused = postgres_greeting(inventory_host("fleet-worker-a"), address, port)
     assert refused.startswith("b'E") and "no pg_hba.conf entry" in refused, refused
+
+
+def test_every_connection_of_the_server_to_postgresql_is_encrypted_and_verified():
+    db = inventory_host("fleet-db")
+    rows = psql(db, "prefect", (
+        "SELECT s.ssl, s.version FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+        "WHERE a.usename = 'prefect' AND a.client_addr IS NOT NULL"))
+    assert rows, "the server holds no connection to PostgreSQL"
+    assert set(rows) == {"t|TLSv1.3"}, rows
+    # The server checks PostgreSQL's certificate and name against the private CA.
+    server = inventory_host("fleet-server")
+    environment = json.loads(server.check_output(
+        "docker inspect --format '{{json .Config.Env}}' $(docker ps -q --filter label=com.docker.compose.service=server)"))
+    assert "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED=true" in environment
+    assert "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME=true" in environment
+    assert "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE=/etc/prefect-ops/database-ca.pem" in environment
+    assert server.file("/opt/prefect/database-ca.pem").content_string == private_ca_certificate().read_text()
+    key = db.file("/etc/postgresql/17/main/tls/server.key")
+    assert (key.user, key.group, key.mode) == ("root", "postgres", 0o640)
 
 
 def test_the_pool_keeps_serving_when_one_worker_host_stops(prefect_api, deployment_id):

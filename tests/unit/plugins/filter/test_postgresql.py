@@ -16,6 +16,12 @@ def test_hba_client_rules_give_bare_addresses_a_one_host_mask():
     assert rules[0]['databases'] == 'prefect' and rules[0]['users'] == 'prefect'
 
 
+def test_hba_client_rules_require_tls_of_all_but_the_local_docker_network():
+    rules = postgresql.hba_client_rules(['10.0.0.5', '172.30.42.0/24'], 'prefect', 'prefect',
+                                        tls=True, plain_networks=['172.30.42.0/24'])
+    assert [(r['contype'], r['address']) for r in rules] == [('hostssl', '10.0.0.5/32'), ('host', '172.30.42.0/24')]
+
+
 def test_meminfo_mb():
     assert postgresql.meminfo_mb('MemTotal:       24576000 kB\nMemFree: 1 kB\n') == 24000
     with pytest.raises(ValueError):

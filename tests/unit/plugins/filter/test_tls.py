@@ -36,3 +36,10 @@ def test_each_problem_is_named_once():
     problems = tls.certificate_problems(info(), KEY, ['other.example.com', 'a.b.apps.example.com', '10.0.0.6'])
     assert problems == ['front_door_certificate does not cover other.example.com, a.b.apps.example.com, 10.0.0.6 '
                         '(it covers DNS:prefect.example.com, DNS:*.apps.example.com, IP:10.0.0.5)']
+
+
+def test_the_problems_name_the_variables_the_files_were_given_in():
+    problems = tls.certificate_problems(info(expired=True), {'public_key': 'OTHER'}, ['prefect.example.com'],
+                                        'postgresql_tls_certificate', 'postgresql_tls_private_key')
+    assert problems == ['postgresql_tls_private_key is not the key of postgresql_tls_certificate',
+                        'postgresql_tls_certificate expired on 20300101000000Z']
