@@ -71,12 +71,19 @@ def postgresql_sizing(memory_mb, max_connections):
     }
 
 
+def _as_printed(value):
+    """A setting's value as PostgreSQL prints it: list settings (listen_addresses = 'a,b')
+    come back as 'a, b'."""
+    return ', '.join(part.strip() for part in str(value).split(','))
+
+
 def settings_to_apply(wanted, live_rows):
     """Names of the ``wanted`` settings whose live value (pg_settings rows: name, value,
     pending_restart) differs as PostgreSQL prints it, or that wait for a restart. A '2GB'
     live value and a wanted '2048MB' differ here; the module then decides."""
     in_effect = {row['name'] for row in live_rows or []
-                 if not row.get('pending_restart') and str(row.get('value')) == str(wanted.get(row['name']))}
+                 if not row.get('pending_restart')
+                 and _as_printed(row.get('value')) == _as_printed(wanted.get(row['name']))}
     return [name for name in wanted if name not in in_effect]
 
 

@@ -152,7 +152,7 @@ def test_the_database_admits_the_server_over_tls_only_and_refuses_a_worker_host(
     assert refused.startswith("b'E") and "no pg_hba.conf entry" in refused, refused
 
 
-def test_every_connection_of_the_server_to_postgresql_is_encrypted_and_verified():
+def test_every_connection_of_the_server_to_postgresql_is_encrypted_verified_and_narrow():
     db = inventory_host("fleet-db")
     rows = psql(db, "prefect", (
         "SELECT s.ssl, s.version FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
@@ -167,6 +167,10 @@ def test_every_connection_of_the_server_to_postgresql_is_encrypted_and_verified(
     assert "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME=true" in environment
     assert "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE=/etc/prefect-ops/database-ca.pem" in environment
     assert server.file("/opt/prefect/database-ca.pem").content_string == private_ca_certificate().read_text()
+    # It listens on loopback and the address the server reaches, nowhere else.
+    listening = {line.split()[3] for line in db.check_output("ss -Htln").splitlines() if line.split()[3].endswith(":5432")}
+    # (::1 too, where the host has IPv6.)
+    assert listening - {"[::1]:5432"} == {"127.0.0.1:5432", db.interface("eth0").addresses[0] + ":5432"}, listening
     key = db.file("/etc/postgresql/17/main/tls/server.key")
     assert (key.user, key.group, key.mode) == ("root", "postgres", 0o640)
 

@@ -64,3 +64,10 @@ def test_server_clients_from_the_subnet_the_facts_or_the_inventory():
     assert postgresql.server_clients(['db', 'web1', 'web2', 'web3'], 'db', hostvars, '172.30.42.0/24') == [
         '172.30.42.0/24', '10.0.0.5', '192.0.2.2', 'web3']
     assert postgresql.server_clients([], 'db', hostvars, '172.30.42.0/24') == []
+
+
+def test_settings_to_apply_reads_list_settings_as_postgresql_prints_them():
+    # ALTER SYSTEM stores listen_addresses 'localhost,10.0.0.5' as 'localhost, 10.0.0.5'.
+    live = [{'name': 'listen_addresses', 'value': 'localhost, 10.0.0.5', 'pending_restart': False}]
+    assert postgresql.settings_to_apply({'listen_addresses': 'localhost,10.0.0.5'}, live) == []
+    assert postgresql.settings_to_apply({'listen_addresses': 'localhost,10.0.0.6'}, live) == ['listen_addresses']
