@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -261,3 +262,46 @@ def keep_artifact(scenario, name):
     directory = REPO / "build" / "artifacts" / scenario
     directory.mkdir(parents=True, exist_ok=True)
     return directory / name
+
+
+class Polling:
+    """Clients that poll a URL in the background (``with Polling(url, ca) as polling:``) and
+    count what they got: ``polling.ok`` answers 200, ``polling.failed`` anything else.
+    Each thread keeps its connection alive and opens a new one (a new TLS handshake)
+    every tenth request, so that both kinds of client are seen."""
+
+    def __init__(self, url, verify, threads=4):
+        self.url, self.verify, self.threads = url, verify, threads
+        self.ok, self.failed = 0, []
+        self._stop = threading.Event()
+        self._workers = []
+
+    def _poll(self):
+        session = requests.Session()
+        count = 0
+        while not self._stop.is_set():
+            count += 1
+            if count % 10 == 0:
+                session.close()
+                session = requests.Session()
+            try:
+                response = session.get(self.url, verify=self.verify, timeout=15)
+                if response.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(response.status_code)
+            except requests.RequestException as error:
+                self.failed.append(repr(error))
+            time.sleep(0.05)
+        session.close()
+
+    def __enter__(self):
+        self._workers = [threading.Thread(target=self._poll) for _ in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for worker in self._workers:
+            worker.join()

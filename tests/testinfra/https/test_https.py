@@ -8,13 +8,14 @@ import socket
 import ssl
 import stat
 import subprocess
+import time
 import warnings
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REPO, generated_secrets_dir, keep_artifact, private_ca_certificate
+from conftest import REPO, Polling, ansible_playbook, generated_secrets_dir, keep_artifact, private_ca_certificate
 
 testinfra_hosts = ["https-aio"]
 
@@ -203,3 +204,30 @@ def test_the_ui_logs_in_and_lists_a_flow_run_in_a_real_browser(browser, prefect_
     # After it, every API call of the page went through the front door with the login.
     responses = api_responses(browser)
     assert responses and all(status < 400 for status, _ in responses), responses
+
+
+def served_serial():
+    """Serial of the certificate the front door serves, verified with the private CA."""
+    context = ssl.create_default_context(cafile=str(private_ca_certificate()))
+    with socket.create_connection(("localhost", 14443), timeout=15) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert()["serialNumber"]
+
+
+def test_a_new_certificate_reloads_the_front_door_without_failing_a_request():
+    # A name added to the front door: the private CA issues a new certificate, and Caddy
+    # reloads with it while clients keep polling. (Last in this module: the -vvv re-run
+    # above checks the converged state with the scenario's own names.)
+    before = served_serial()
+    with Polling(HTTPS_URL + "/api/health", str(private_ca_certificate())) as polling:
+        run = ansible_playbook(
+            "molecule/https/converge.yml", "--limit", "https-aio:localhost",
+            extra_vars={"front_door_server_names": ["localhost", "prefect.test"]},
+            inventories=(os.environ["MOLECULE_INVENTORY_FILE"],),
+        )
+        time.sleep(3)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert "RUNNING HANDLER [prefect_ops.prefect.front_door : Reload the front door]" in run.stdout
+    assert served_serial() != before
+    assert polling.ok > 100, polling.ok
+    assert not polling.failed, polling.failed[:10]
