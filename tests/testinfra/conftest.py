@@ -296,7 +296,7 @@ class Polling:
         session.close()
 
     def __enter__(self):
-        self._workers = [threading.Thread(target=self._poll) for _ in range(self.threads)]
+        self._workers = [threading.Thread(target=self._poll) for _thread in range(self.threads)]
         for worker in self._workers:
             worker.start()
         return self

@@ -193,7 +193,7 @@ def test_the_ui_logs_in_and_lists_a_flow_run_in_a_real_browser(browser, prefect_
         browser.get(HTTPS_URL + "/runs")
         login = wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "input[type=password]")))
         # Before the login, the UI's queries were refused (401): that is what sent it here.
-        assert {status for status, _ in api_responses(browser)} == {401}
+        assert {status for status, _url in api_responses(browser)} == {401}
         login.send_keys(":".join(prefect_api.auth))
         browser.find_element(By.XPATH, "//button[normalize-space()='Login']").click()
         wait.until(seen.url_contains("/runs"))
@@ -203,7 +203,7 @@ def test_the_ui_logs_in_and_lists_a_flow_run_in_a_real_browser(browser, prefect_
     assert browser.current_url.startswith(HTTPS_URL + "/runs")
     # After it, every API call of the page went through the front door with the login.
     responses = api_responses(browser)
-    assert responses and all(status < 400 for status, _ in responses), responses
+    assert responses and all(status < 400 for status, _url in responses), responses
 
 
 def served_serial():
