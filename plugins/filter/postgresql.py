@@ -2,12 +2,14 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
 
-"""The postgresql role's logic: client rules of pg_hba.conf, memory sizing, and which
-settings differ from what the server runs."""
+"""PostgreSQL: the postgresql role's client rules of pg_hba.conf, memory sizing and which
+settings differ from what the server runs, and the socket URL a server next to its
+database connects with."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 
 def hba_cidr(client):
@@ -18,14 +20,13 @@ def hba_cidr(client):
     return client + ('/128' if ':' in client else '/32')
 
 
-def server_clients(servers, this_host, hostvars, docker_subnet):
-    """Where each Prefect server host connects to the database from: this host (a server next
-    to the database) from its compose network's subnet, any other from its default IPv4
-    address in gathered facts, else its ansible_host, else its name."""
+def server_clients(servers, this_host, hostvars):
+    """Where each Prefect server host on another host connects to the database from: its
+    default IPv4 address in gathered facts, else its ansible_host, else its name. A server
+    on the database host itself connects through the Unix socket, not the network."""
     clients = []
     for server in servers or []:
         if server == this_host:
-            clients.append(docker_subnet)
             continue
         server_vars = hostvars[server]
         address = ((server_vars.get('ansible_facts') or {}).get('default_ipv4') or {}).get('address')
@@ -33,17 +34,22 @@ def server_clients(servers, this_host, hostvars, docker_subnet):
     return clients
 
 
-def hba_client_rules(clients, database, user, method='scram-sha-256', tls=False, plain_networks=None):
+def hba_client_rules(clients, database, user, method='scram-sha-256', tls=False):
     """One rule per client (address or CIDR) for the Prefect database and role
-    (community.postgresql.postgresql_pg_hba rule dicts). With ``tls``, a client must connect
-    with TLS (hostssl), except from ``plain_networks`` (this host's own Docker network)."""
-    plain = {hba_cidr(network) for network in plain_networks or []}
-    rules = []
-    for client in clients or []:
-        address = hba_cidr(client)
-        contype = 'hostssl' if tls and address not in plain else 'host'
-        rules.append({'contype': contype, 'databases': database, 'users': user, 'address': address, 'method': method})
-    return rules
+    (community.postgresql.postgresql_pg_hba rule dicts); with ``tls`` the client must
+    connect with TLS (hostssl)."""
+    contype = 'hostssl' if tls else 'host'
+    return [{'contype': contype, 'databases': database, 'users': user, 'address': hba_cidr(c), 'method': method}
+            for c in clients or []]
+
+
+def database_socket_url(socket_dir, user, password, database, port=5432, driver='postgresql+asyncpg'):
+    """A SQLAlchemy URL that reaches PostgreSQL through its Unix socket directory. Each part
+    is percent-encoded, so that a password with '@', '/', ':' or '#' stays one password."""
+    def part(value):
+        return quote(str(value), safe='')
+    return '%s://%s:%s@/%s?host=%s&port=%d' % (
+        driver, part(user), part(password), part(database), part(socket_dir), int(port))
 
 
 def meminfo_mb(meminfo):
@@ -92,6 +98,7 @@ class FilterModule:
         return {
             'hba_cidr': hba_cidr,
             'hba_client_rules': hba_client_rules,
+            'database_socket_url': database_socket_url,
             'server_clients': server_clients,
             'meminfo_mb': meminfo_mb,
             'postgresql_sizing': postgresql_sizing,

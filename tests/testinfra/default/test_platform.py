@@ -3,6 +3,7 @@
 import json
 import re
 import uuid
+from urllib.parse import quote
 
 import prefect
 
@@ -117,6 +118,22 @@ def test_server_reports_the_pinned_version(host, prefect_api):
     assert response.json() == pinned_prefect_version(host)
 
 
+def test_the_server_reaches_postgresql_through_its_socket_which_listens_on_loopback_only(host):
+    variables = inventory_vars(host)
+    name = variables.get("prefect_database_name", "prefect")
+    user = variables.get("prefect_database_user", "prefect")
+    # The server's connections come through the Unix socket (client_port -1), none over TCP.
+    ports = psql(host, name, f"SELECT client_port FROM pg_stat_activity WHERE usename = '{user}'")
+    assert ports and set(ports) == {"-1"}, ports
+    assert "/var/run/postgresql" in host.check_output(
+        "docker inspect --format '{{json .Mounts}}' %s", server_container(host))
+    port = variables.get("prefect_database_port", 5432)
+    listening = {line.split()[3] for line in host.check_output("ss -Htln").splitlines()
+                 if line.split()[3].endswith(f":{port}")}
+    # (::1 too, where the host has IPv6.)
+    assert listening - {f"[::1]:{port}"} == {f"127.0.0.1:{port}"}, listening
+
+
 def test_the_controller_client_is_the_pinned_version(host):
     # A client newer than its server gets HTTP 422: the verify step's client must match.
     assert prefect.__version__ == pinned_prefect_version(host)
@@ -125,7 +142,9 @@ def test_the_controller_client_is_the_pinned_version(host):
 def test_secrets_live_only_in_root_only_files(host):
     variables = inventory_vars(host)
     holders = set()
-    for secret in (variables["prefect_database_password"], variables["prefect_api_auth_password"]):
+    secrets = (variables["prefect_database_password"], variables["prefect_api_auth_password"])
+    # As given, and percent-encoded as in the connection URL of the Unix socket.
+    for secret in set(secrets) | {quote(secret, safe="") for secret in secrets}:
         found = host.run("grep -rlF -- %s %s", secret, PROJECT_DIR)
         assert found.rc in (0, 1), found.stderr
         holders.update(found.stdout.split())

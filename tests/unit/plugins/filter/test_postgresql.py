@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, unquote, urlsplit
+
 import pytest
 
 from ansible_collections.prefect_ops.prefect.plugins.filter import postgresql
@@ -16,10 +18,21 @@ def test_hba_client_rules_give_bare_addresses_a_one_host_mask():
     assert rules[0]['databases'] == 'prefect' and rules[0]['users'] == 'prefect'
 
 
-def test_hba_client_rules_require_tls_of_all_but_the_local_docker_network():
-    rules = postgresql.hba_client_rules(['10.0.0.5', '172.30.42.0/24'], 'prefect', 'prefect',
-                                        tls=True, plain_networks=['172.30.42.0/24'])
-    assert [(r['contype'], r['address']) for r in rules] == [('hostssl', '10.0.0.5/32'), ('host', '172.30.42.0/24')]
+def test_hba_client_rules_require_tls_when_asked():
+    rules = postgresql.hba_client_rules(['10.0.0.5', '172.30.42.0/24'], 'prefect', 'prefect', tls=True)
+    assert [(r['contype'], r['address']) for r in rules] == [('hostssl', '10.0.0.5/32'), ('hostssl', '172.30.42.0/24')]
+
+
+def test_database_socket_url_keeps_a_password_with_url_characters_whole():
+    url = postgresql.database_socket_url('/var/run/postgresql', 'prefect', 'p@ss/w:rd#test-only', 'prefect', 5433)
+    assert url == ('postgresql+asyncpg://prefect:p%40ss%2Fw%3Ard%23test-only@/prefect'
+                   '?host=%2Fvar%2Frun%2Fpostgresql&port=5433')
+    # Read back as SQLAlchemy's make_url does: the parts split at the literal separators, then unquoted.
+    parsed = urlsplit(url)
+    assert (unquote(parsed.username), unquote(parsed.password), parsed.hostname) == (
+        'prefect', 'p@ss/w:rd#test-only', None)
+    assert unquote(parsed.path) == '/prefect'
+    assert dict(parse_qsl(parsed.query)) == {'host': '/var/run/postgresql', 'port': '5433'}
 
 
 def test_meminfo_mb():
@@ -54,16 +67,16 @@ def test_settings_to_apply_skips_live_values_unless_a_restart_is_pending():
     assert postgresql.settings_to_apply(wanted, live) == ['shared_buffers', 'max_connections']
 
 
-def test_server_clients_from_the_subnet_the_facts_or_the_inventory():
+def test_server_clients_from_the_facts_or_the_inventory_and_not_this_host():
     hostvars = {
         'db': {},
         'web1': {'ansible_facts': {'default_ipv4': {'address': '10.0.0.5'}}, 'ansible_host': '192.0.2.1'},
         'web2': {'ansible_facts': {}, 'ansible_host': '192.0.2.2'},
         'web3': {},
     }
-    assert postgresql.server_clients(['db', 'web1', 'web2', 'web3'], 'db', hostvars, '172.30.42.0/24') == [
-        '172.30.42.0/24', '10.0.0.5', '192.0.2.2', 'web3']
-    assert postgresql.server_clients([], 'db', hostvars, '172.30.42.0/24') == []
+    assert postgresql.server_clients(['db', 'web1', 'web2', 'web3'], 'db', hostvars) == [
+        '10.0.0.5', '192.0.2.2', 'web3']
+    assert postgresql.server_clients([], 'db', hostvars) == []
 
 
 def test_settings_to_apply_reads_list_settings_as_postgresql_prints_them():
