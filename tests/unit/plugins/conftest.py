@@ -17,7 +17,14 @@ It follows what Prefect's server does (prefect/server/api/server.py, root.py, ad
   (null clears), 422 for what WorkPoolUpdate rejects (type and name among them), and no check of the defaults
   (the real server does not check them on update either); DELETE /{name} -> 204 or 404;
 - GET /api/collections/views/aggregate-worker-metadata -> the worker registry (process and docker), from which
-  clients take the default base job template of a pool type.
+  clients take the default base job template of a pool type;
+- automations under /api/automations/, a stateful store that answers like prefect/server/api/automations.py
+  (checked against a real Prefect 3.9.1 server): POST / -> 201 with the whole automation, names need not be
+  unique, 422 for unknown top-level fields or an event trigger without its posture, the trigger's defaults
+  filled in and its lists of events kept as sets (here: sorted, not in the order sent), unknown keys inside
+  the trigger dropped; POST /filter with {"automations": {"name": {"any_": [...]}}}; GET /{id} -> 200 or 404
+  {"exception_message": "Automation not found"}; PUT /{id} -> 204, the whole automation replaced;
+  DELETE /{id} -> 204 or 404.
 Tests change the attributes of the FakePrefect object to make the server misbehave.
 """
 
@@ -71,6 +78,7 @@ class FakePrefect:
         # Workers per pool name, as POST /api/work_pools/{name}/workers/filter lists them; a callable
         # value is called with the number of filter calls so far (to let workers come ONLINE later).
         self.workers = {}
+        self.automations = {}
         self.release = threading.Event()
         self.lock = threading.Lock()
 
@@ -278,6 +286,50 @@ def invalid_default(template):
     return None
 
 
+AUTOMATION_FIELDS = ('name', 'description', 'enabled', 'tags', 'trigger', 'actions', 'actions_on_trigger',
+                     'actions_on_resolve')
+# What a real server fills into an event trigger that leaves them out.
+EVENT_TRIGGER_DEFAULTS = dict(match={}, match_related={}, after=[], expect=[], for_each=[], threshold=1, within=0.0)
+EVENT_TRIGGER_SETS = ('after', 'expect', 'for_each')
+
+
+def validate_automation(data):
+    """The errors AutomationCreate/AutomationUpdate would report, for the cases the tests use."""
+    errors = [dict(type='extra_forbidden', loc=['body', key], msg='Extra inputs are not permitted', input=value)
+              for key, value in data.items() if key not in AUTOMATION_FIELDS]
+    for key in ('name', 'trigger', 'actions'):
+        if key not in data:
+            errors.append(dict(type='missing', loc=['body', key], msg='Field required'))
+    trigger = data.get('trigger') or {}
+    if trigger.get('type') == 'event' and trigger.get('posture') not in ('Reactive', 'Proactive'):
+        errors.append(dict(type='literal_error', loc=['body', 'trigger', 'EventTrigger', 'posture'],
+                           msg='Input should be Posture.Reactive or Posture.Proactive', input=trigger.get('posture')))
+    return errors
+
+
+def normalized_automation(data):
+    """An automation as the real server stores and returns it."""
+    trigger = dict(EVENT_TRIGGER_DEFAULTS)
+    trigger.update((k, copy.deepcopy(v)) for k, v in data['trigger'].items()
+                   if k in ('type', 'posture', 'id') or k in EVENT_TRIGGER_DEFAULTS)
+    trigger.setdefault('id', str(uuid.uuid4()))
+    trigger['within'] = float(trigger['within'])
+    for key in EVENT_TRIGGER_SETS:
+        trigger[key] = sorted(set(trigger[key]))
+    actions = []
+    for action in data.get('actions') or []:
+        action = copy.deepcopy(action)
+        if action.get('type') == 'change-flow-run-state':
+            action.setdefault('name', None)
+            action.setdefault('message', None)
+            action.setdefault('force', False)
+        actions.append(action)
+    return dict(name=data['name'], description=data.get('description', ''), enabled=data.get('enabled', True),
+                tags=list(data.get('tags') or []), trigger=trigger, actions=actions,
+                actions_on_trigger=copy.deepcopy(data.get('actions_on_trigger') or []),
+                actions_on_resolve=copy.deepcopy(data.get('actions_on_resolve') or []))
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = 'FakePrefect/1.0'
 
@@ -358,7 +410,43 @@ class Handler(BaseHTTPRequestHandler):
         if path == '/api/work_pools/' or path.startswith('/api/work_pools/'):
             with fake.lock:
                 return self._work_pools(path, raw)
+        if path.startswith('/api/automations/'):
+            with fake.lock:
+                return self._automations(path[len('/api/automations/'):], raw)
         return self._send(404, {'detail': 'Not Found'})
+
+    def _automations(self, rest, raw):
+        fake = self.fake
+        data = json.loads(raw) if raw else {}
+        if rest == '' and self.command == 'POST':
+            errors = validate_automation(data)
+            if errors:
+                return self._invalid(errors, data)
+            automation = normalized_automation(data)
+            automation.update(id=str(uuid.uuid4()), created=_now(), updated=_now())
+            fake.automations[automation['id']] = automation
+            return self._send(201, automation)
+        if rest == 'filter' and self.command == 'POST':
+            names = ((data.get('automations') or {}).get('name') or {}).get('any_')
+            found = [a for a in fake.automations.values() if names is None or a['name'] in names]
+            return self._send(200, found)
+        not_found = {'exception_message': 'Automation not found'}
+        if rest not in fake.automations:
+            return self._send(404, not_found)
+        if self.command == 'GET':
+            return self._send(200, fake.automations[rest])
+        if self.command == 'PUT':
+            errors = validate_automation(data)
+            if errors:
+                return self._invalid(errors, data)
+            automation = normalized_automation(data)
+            automation.update(id=rest, created=fake.automations[rest]['created'], updated=_now())
+            fake.automations[rest] = automation
+            return self._send(204)
+        if self.command == 'DELETE':
+            del fake.automations[rest]
+            return self._send(204)
+        return self._send(405, {'detail': 'Method Not Allowed'})
 
     def _invalid(self, errors, data):
         return self._send(422, {'exception_message': 'Invalid request received.', 'exception_detail': errors,

@@ -693,5 +693,5 @@ def test_action_group_holds_every_module_that_talks_to_the_api():
         with open(os.path.join(modules_dir, name)) as f:
             if name.endswith('.py') and 'prefect_ops.prefect.prefect_api' in f.read():
                 api_modules.append(name[:-3])
-    assert api_modules == ['api_health', 'work_pool', 'worker_info']
+    assert api_modules == ['api_health', 'automation', 'work_pool', 'worker_info']
     assert sorted(groups['prefect_api']) == api_modules
