@@ -22,11 +22,12 @@ def _slug(pool):
 
 
 def worker_common_env(api_url, query_seconds, prefetch_seconds, runtime='systemd', home='', venv_dir='',
-                      ca_path='', validate_certs=True):
+                      ca_path='', validate_certs=True, heartbeat_seconds=None):
     """The non-secret environment of every worker and served flow of a host. Under systemd,
     PREFECT_HOME and a PATH with the virtualenv first (a run's process is started as
     ``python ...``, which must be the virtualenv's); the API's CA bundle and the switch that
-    turns certificate checks off only when set."""
+    turns certificate checks off only when set; the flow runs' heartbeat interval (their
+    processes inherit the worker's environment) when given."""
     env = {
         'PREFECT_API_URL': str(api_url),
         'PREFECT_WORKER_QUERY_SECONDS': str(query_seconds),
@@ -43,6 +44,8 @@ def worker_common_env(api_url, query_seconds, prefetch_seconds, runtime='systemd
         env['PREFECT_API_SSL_CERT_FILE'] = str(ca_path)
     if not validate_certs:
         env['PREFECT_API_TLS_INSECURE_SKIP_VERIFY'] = 'true'
+    if heartbeat_seconds:
+        env['PREFECT_FLOWS_HEARTBEAT_FREQUENCY'] = str(heartbeat_seconds)
     return env
 
 

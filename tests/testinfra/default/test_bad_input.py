@@ -87,6 +87,10 @@ CASES = {
              front_door_private_key=pem_key(KEY)),
         ["front_door_certificate does not cover prefect.example.com (it covers DNS:other.example.com)"],
     ),
+    "heartbeat below Prefect's minimum": (
+        {"prefect_flow_heartbeat_seconds": 10},
+        ["prefect_flow_heartbeat_seconds must be 30 or more, the least Prefect accepts (got 10)"],
+    ),
     "database TLS without the certificate to serve": (
         {"postgresql_tls_enabled": True, "prefect_tls_source": "files"},
         ["prefect_tls_source (postgresql_tls_certificate_source) is files: set postgresql_tls_certificate",

@@ -128,6 +128,38 @@ def test_the_platform_runs_on_the_generated_secrets(host, prefect_api, deploymen
     a_new_run_completes_on_the_worker(prefect_api, deployment_id, 1)
 
 
+def test_a_run_whose_process_dies_with_its_worker_is_marked_crashed(host, prefect_api, deployment_id):
+    # The worker and its flow run's process are killed together (SIGKILL to the unit's
+    # whole cgroup): nobody is left to report the run. The zombie-run automation marks it
+    # CRASHED once three heartbeats (3 x 30 s) went missing since its last event.
+    sleeper = prefect_api.create_deployment("ops-sleep", POOL, "ops_sleep.py:ops_sleep")
+    response = prefect_api.post(f"/api/deployments/{sleeper}/create_flow_run", {"parameters": {"seconds": 600}})
+    assert response.status_code == 201, response.text
+    run_id = response.json()["id"]
+    deadline = time.monotonic() + 120
+    while prefect_api.get(f"/api/flow_runs/{run_id}").json()["state"]["type"] != "RUNNING":
+        assert time.monotonic() < deadline, "the long run never started"
+        time.sleep(1)
+    time.sleep(5)  # its first heartbeat goes out as it starts
+    unit = worker_unit(host)
+    host.check_output("systemctl kill --signal=SIGKILL %s", unit)
+    killed = time.monotonic()
+    while True:
+        state = prefect_api.get(f"/api/flow_runs/{run_id}").json()["state"]
+        if state["type"] != "RUNNING" or time.monotonic() - killed > 180:
+            break
+        time.sleep(2)
+    waited = time.monotonic() - killed
+    print(f"marked {state['type']} {waited:.0f} s after its worker was killed")
+    assert state["type"] == "CRASHED", state
+    assert "No heartbeat for 90 seconds" in state["message"], state["message"]
+    # The window counts from the run's last heartbeat (at most 30 s before the kill), plus
+    # the few seconds the server takes to evaluate the trigger.
+    assert waited <= 90 + 30, waited
+    # systemd started the worker again: new runs complete.
+    a_new_run_completes_on_the_worker(prefect_api, deployment_id, 2)
+
+
 def test_docker_starts_after_postgresql_at_boot(host):
     after = host.check_output("systemctl show docker.service --property After")
     assert "postgresql.service" in after.split("=", 1)[1].split()

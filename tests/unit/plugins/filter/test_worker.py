@@ -79,6 +79,12 @@ def test_common_env_under_systemd_has_prefect_home_and_the_virtualenv_first_on_p
     assert env['PREFECT_HOME'] == '/var/lib/w'
     assert env['PATH'].startswith('/opt/w/venv/bin:')
     assert 'PREFECT_API_SSL_CERT_FILE' not in env and 'PREFECT_API_TLS_INSECURE_SKIP_VERIFY' not in env
+    assert 'PREFECT_FLOWS_HEARTBEAT_FREQUENCY' not in env
+
+
+def test_common_env_sets_the_heartbeat_of_the_flow_runs():
+    env = worker.worker_common_env('http://api:4200/api', 1, 10, 'systemd', '/h', '/v', '', True, 30)
+    assert env['PREFECT_FLOWS_HEARTBEAT_FREQUENCY'] == '30'
 
 
 def test_common_env_under_compose_leaves_home_and_path_to_the_image_and_passes_tls_settings():
