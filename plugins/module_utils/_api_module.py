@@ -107,6 +107,18 @@ class PrefectApiModule:
     def run(self):
         raise NotImplementedError
 
+    def exit_with_change(self, what, action, verb, fields, state):
+        """Exit with the message every managing module gives: "<what> would be <verb>" in check
+        mode, "<what> <verb>", with the fields an update changed, "<what> unchanged", or, for
+        state=absent with nothing to delete, "<what> is absent"."""
+        changed = action != 'none'
+        if not changed:
+            verb = 'unchanged' if state == 'present' else 'is absent'
+        msg = '%s %s%s' % (what, 'would be ' if changed and self.module.check_mode else '', verb)
+        if changed and action == 'updated':
+            msg += ': ' + ', '.join(fields)
+        self.exit(msg)
+
     def exit(self, msg, **extra):
         result = dict(self.result)
         result.update(extra)

@@ -320,15 +320,7 @@ class Automation(PrefectApiModule):
         self.result.update(changed=changed, action=action, changed_fields=fields, automation=after or {})
         if self.module._diff:
             self.result['diff'] = dict(before=managed_view(before), after=managed_view(after))
-        if self.params['state'] == 'absent':
-            msg = 'Automation %s %s' % (self.name, ('would be deleted' if self.check_mode else 'deleted')
-                                        if changed else 'is absent')
-        else:
-            msg = 'Automation %s %s%s' % (self.name, 'would be ' if changed and self.check_mode else '',
-                                          action if changed else 'unchanged')
-            if action == 'updated':
-                msg += ': ' + ', '.join(fields)
-        self.exit(msg)
+        self.exit_with_change('Automation %s' % self.name, action, action, fields, self.params['state'])
 
 
 def main():

@@ -699,13 +699,8 @@ class WorkPool(PrefectApiModule):
                            work_pool=after or {})
         if self.module._diff:
             self.result['diff'] = dict(before=before_view, after=after_view)
-        verb = dict(created='created', updated='updated', recreated='recreated with type %s' % self.type,
-                    deleted='deleted', none='unchanged')[action]
-        msg = 'Work pool %s %s%s' % (self.name, 'would be ' if changed and self.check_mode else '',
-                                     verb if changed or self.state == 'present' else 'is absent')
-        if changed and action == 'updated':
-            msg += ': ' + ', '.join(fields)
-        self.exit(msg)
+        verb = dict(recreated='recreated with type %s' % self.type).get(action, action)
+        self.exit_with_change('Work pool %s' % self.name, action, verb, fields, self.state)
 
 
 def main():
