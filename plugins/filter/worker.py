@@ -129,21 +129,29 @@ def served_flows_model(served_flows, common_env, first_port, missed_polls_tolera
     return out
 
 
-def worker_command(item, flows_dir, bin_dir=''):
+def worker_command(item, flows_dir, bin_dir='', drain=None):
     """The command line (a list of strings) of a process of the model. ``bin_dir``: where
-    prefect and python are (the systemd runtime's virtualenv); empty: found on PATH (compose)."""
+    prefect and python are (the systemd runtime's virtualenv); empty: found on PATH (compose).
+
+    ``drain`` ({launcher, timeout, grace}) runs the command through the worker role's drain
+    launcher (roles/worker/files/prefect_ops_drain.py), which takes the same command with
+    its first word, ``prefect`` or ``python``, unprefixed: it runs it in its own process."""
     prefix = (bin_dir.rstrip('/') + '/') if bin_dir else ''
     if item['kind'] == 'worker':
-        command = [prefix + 'prefect', 'worker', 'start', '--pool', item['pool'], '--name', item['name'],
+        command = ['prefect', 'worker', 'start', '--pool', item['pool'], '--name', item['name'],
                    '--type', 'process', '--with-healthcheck']
         if item.get('limit') is not None:
             command += ['--limit', str(item['limit'])]
         for queue in item.get('queues') or []:
             command += ['--work-queue', str(queue)]
-        return command
-    if item.get('entrypoint'):
-        return [prefix + 'prefect', 'flow', 'serve', item['entrypoint'], '--name', item['deployment']] + item['args']
-    return [prefix + 'python', flows_dir.rstrip('/') + '/' + item['script']] + item['args']
+    elif item.get('entrypoint'):
+        command = ['prefect', 'flow', 'serve', item['entrypoint'], '--name', item['deployment']] + item['args']
+    else:
+        command = ['python', flows_dir.rstrip('/') + '/' + item['script']] + item['args']
+    if not drain:
+        return [prefix + command[0]] + command[1:]
+    return [prefix + 'python', drain['launcher'], '--timeout', str(int(drain['timeout'])),
+            '--grace', str(int(drain['grace'])), '--'] + command
 
 
 def stale_units(present_paths, processes):

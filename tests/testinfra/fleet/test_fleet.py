@@ -1,16 +1,20 @@
 """A fleet: database, server and two worker hosts (systemd and compose runtimes)."""
 
+import datetime
 import json
+import os
 import struct
 import time
 
 import pytest
 
-from conftest import inventory_host, inventory_vars, private_ca_certificate, psql
+from conftest import PrefectApi, ansible_playbook, inventory_host, inventory_vars, private_ca_certificate, psql
 
 testinfra_hosts = ["fleet-server"]
 
 POOL = "fleet"
+# The API password the rotation test switches to (and back from).
+ROTATED = "fleet-auth-rotated-test-only"
 WORKER_HOSTS = ("fleet-worker-a", "fleet-worker-b")
 
 
@@ -190,3 +194,67 @@ def test_the_pool_keeps_serving_when_one_worker_host_stops(prefect_api, deployme
         assert workers and all(name.startswith("fleet-worker-b-") for name in workers), workers
     finally:
         worker_a.check_output("systemctl start " + " ".join(units))
+
+
+# -- planned restarts ----------------------------------------------------------------
+
+
+def started_at_by_process(worker_host):
+    """When each worker and served flow process of a worker host last started (Unix time):
+    the units on the systemd host, the containers on the compose host."""
+    if inventory_vars(worker_host)["worker_runtime"] == "systemd":
+        units = worker_host.check_output(
+            "systemctl list-units --plain --no-legend --type=service 'prefect-*' | cut -d' ' -f1"
+        ).split()
+        return {
+            unit: int(worker_host.check_output(
+                "systemctl show --timestamp=unix --property ActiveEnterTimestamp --value %s", unit
+            ).lstrip("@"))
+            for unit in units
+        }
+    lines = worker_host.check_output(
+        "docker ps --filter label=com.docker.compose.project=prefect-worker --format '{{.Names}}'"
+    ).split()
+    started = {}
+    for name in lines:
+        stamp = worker_host.check_output("docker inspect --format '{{.State.StartedAt}}' %s", name)
+        # 2026-12-06T09:14:22.123456789Z: whole seconds are enough here.
+        started[name] = datetime.datetime.fromisoformat(stamp.split(".")[0] + "+00:00").timestamp()
+    return started
+
+
+def test_rotating_the_api_password_restarts_the_workers_only_after_their_runs_complete(prefect_api, deployment_id):
+    # Every worker (two per host, limit 1) busy with a long run, on both runtimes.
+    run_ids = trigger(prefect_api, deployment_id, 4, {"number": 3, "seconds": 45})
+    deadline = time.monotonic() + 120
+    while {prefect_api.get(f"/api/flow_runs/{run_id}").json()["state"]["type"] for run_id in run_ids} != {"RUNNING"}:
+        assert time.monotonic() < deadline, "the four long runs never all ran"
+        time.sleep(1)
+    workers = executing_workers(prefect_api, run_ids)
+    hosts_of_runs = {
+        host: [run_id for run_id, name in workers.items() if name.startswith(host + "-")] for host in WORKER_HOSTS
+    }
+    assert all(hosts_of_runs.values()), workers
+
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    converge = "molecule/fleet/converge.yml"
+    rotated = ansible_playbook(converge, extra_vars={"prefect_api_auth_password": ROTATED}, inventories=[inventory])
+    try:
+        assert rotated.returncode == 0, rotated.stdout[-4000:] + rotated.stderr[-2000:]
+        api = PrefectApi(prefect_api.url, prefect_api.auth[0], ROTATED)
+        assert api.get("/api/flow_runs/" + run_ids[0]).status_code == 200
+        assert prefect_api.get("/api/flow_runs/" + run_ids[0]).status_code == 401
+        runs = api.wait_for_runs(run_ids, timeout=60)
+        assert [(run["state"]["type"], run["run_count"]) for run in runs.values()] == [("COMPLETED", 1)] * 4, runs
+        # What made that so: each host's workers stopped only once its runs had ended (the
+        # drain), and the run restarted every one of them.
+        for host_name, host_run_ids in hosts_of_runs.items():
+            last_end = max(
+                datetime.datetime.fromisoformat(runs[run_id]["end_time"]).timestamp() for run_id in host_run_ids
+            )
+            started = started_at_by_process(inventory_host(host_name))
+            assert started and all(stamp >= last_end for stamp in started.values()), (host_name, last_end, started)
+    finally:
+        # The rest of the scenario (and a second `molecule verify`) knows the inventory's password.
+        restored = ansible_playbook(converge, inventories=[inventory])
+        assert restored.returncode == 0, restored.stdout[-4000:] + restored.stderr[-2000:]

@@ -64,6 +64,19 @@ def test_worker_command_lines():
     assert worker.worker_command(served[1], '/flows/', '/venv/bin') == ['/venv/bin/python', '/flows/s.py']
 
 
+def test_worker_command_lines_through_the_drain_launcher():
+    drain = {'launcher': '/opt/w/prefect_ops_drain.py', 'timeout': 600, 'grace': 30}
+    launcher = ['/opt/w/prefect_ops_drain.py', '--timeout', '600', '--grace', '30', '--']
+    w = worker.worker_processes_model([{'pool': 'etl'}], 'h', {}, 1)[0]
+    assert worker.worker_command(w, '/flows', '/venv/bin', drain) == ['/venv/bin/python'] + launcher + [
+        'prefect', 'worker', 'start', '--pool', 'etl', '--name', 'h-etl-1', '--type', 'process', '--with-healthcheck']
+    served = worker.served_flows_model([{'name': 'n', 'entrypoint': 'f.py:g'}, {'name': 's', 'script': 's.py'}],
+                                       {}, 1, 2)
+    assert worker.worker_command(served[0], '/flows', '', drain) == ['python'] + launcher + [
+        'prefect', 'flow', 'serve', 'f.py:g', '--name', 'n']
+    assert worker.worker_command(served[1], '/flows', '', drain) == ['python'] + launcher + ['python', '/flows/s.py']
+
+
 def test_stale_units_are_those_the_model_does_not_use():
     model = worker.worker_processes_model([{'pool': 'etl'}], 'h', {}, 1)
     present = ['/etc/systemd/system/prefect-worker-etl-1.service', '/etc/systemd/system/prefect-serve-old.service']
