@@ -2,7 +2,9 @@
 
 Every pytest run of the suite (ansible-test units, each scenario's testinfra checks)
 writes a report there; this is the last thing `make test` prints, so a run ends with
-its real totals. Exits non-zero when a report holds a failure or none was found.
+its real totals. What checks measured on the way (their `measured` properties, such as
+the seconds from a worker host's death to CRASHED) is printed first. Exits non-zero when
+a report holds a failure or none was found.
 """
 
 import sys
@@ -13,6 +15,16 @@ from pathlib import Path
 def main(directory):
     reports = sorted(Path(directory).glob("**/*.xml"))
     totals = {"passed": 0, "failed": 0, "skipped": 0}
+    measured = [
+        (report.stem, prop.get("value"))
+        for report in reports
+        for prop in ET.parse(report).getroot().iter("property")
+        if prop.get("name") == "measured"
+    ]
+    if measured:
+        print("measured by the checks:")
+        for suite, value in measured:
+            print(f"  {suite}: {value}")
     for report in reports:
         root = ET.parse(report).getroot()
         suites = [root] if root.tag == "testsuite" else root.findall("testsuite")

@@ -80,10 +80,11 @@ class PrefectApi:
             self.url + path, json=payload or {}, auth=self.auth if auth else None, timeout=15, **kwargs
         )
 
-    def create_deployment(self, name, pool, entrypoint):
-        """A deployment (and its flow) of code the worker role shipped to the worker hosts;
-        returns its id. The entrypoint only resolves in that directory."""
-        flow = self.post("/api/flows/", {"name": name})
+    def create_deployment(self, name, pool, entrypoint, flow_name=None, tags=()):
+        """A deployment (and its flow, named like it unless flow_name says otherwise) of code
+        the worker role shipped to the worker hosts; returns its id. The entrypoint only
+        resolves in that directory."""
+        flow = self.post("/api/flows/", {"name": flow_name or name})
         assert flow.status_code in (200, 201), flow.text
         deployment = self.post(
             "/api/deployments/",
@@ -92,6 +93,7 @@ class PrefectApi:
                 "flow_id": flow.json()["id"],
                 "work_pool_name": pool,
                 "entrypoint": entrypoint,
+                "tags": list(tags),
                 "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": SHIPPED_FLOWS_DIR}}],
             },
         )

@@ -91,6 +91,14 @@ CASES = {
         {"prefect_flow_heartbeat_seconds": 10},
         ["prefect_flow_heartbeat_seconds must be 30 or more, the least Prefect accepts (got 10)"],
     ),
+    "negative drain timeout": (
+        {"worker_drain_timeout": -5},
+        ["worker_drain_timeout must be 0 or more seconds (got -5)"],
+    ),
+    "stuck-Pending window too short": (
+        {"work_pools_pending_timeout": 5},
+        ["work_pools_pending_timeout must be 30 seconds or more (got 5)"],
+    ),
     "database TLS without the certificate to serve": (
         {"postgresql_tls_enabled": True, "prefect_tls_source": "files"},
         ["prefect_tls_source (postgresql_tls_certificate_source) is files: set postgresql_tls_certificate",

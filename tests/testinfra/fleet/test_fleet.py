@@ -1,9 +1,12 @@
 """A fleet: database, server and two worker hosts (systemd and compose runtimes)."""
 
+import collections
+import contextlib
 import datetime
 import json
 import os
 import struct
+import subprocess
 import time
 
 import pytest
@@ -223,7 +226,9 @@ def started_at_by_process(worker_host):
     return started
 
 
-def test_rotating_the_api_password_restarts_the_workers_only_after_their_runs_complete(prefect_api, deployment_id):
+def test_rotating_the_api_password_restarts_the_workers_only_after_their_runs_complete(
+    prefect_api, deployment_id, record_property
+):
     # Every worker (two per host, limit 1) busy with a long run, on both runtimes.
     run_ids = trigger(prefect_api, deployment_id, 4, {"number": 3, "seconds": 45})
     deadline = time.monotonic() + 120
@@ -238,7 +243,9 @@ def test_rotating_the_api_password_restarts_the_workers_only_after_their_runs_co
 
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     converge = "molecule/fleet/converge.yml"
+    began = time.monotonic()
     rotated = ansible_playbook(converge, extra_vars={"prefect_api_auth_password": ROTATED}, inventories=[inventory])
+    took = time.monotonic() - began
     try:
         assert rotated.returncode == 0, rotated.stdout[-4000:] + rotated.stderr[-2000:]
         api = PrefectApi(prefect_api.url, prefect_api.auth[0], ROTATED)
@@ -254,7 +261,148 @@ def test_rotating_the_api_password_restarts_the_workers_only_after_their_runs_co
             )
             started = started_at_by_process(inventory_host(host_name))
             assert started and all(stamp >= last_end for stamp in started.values()), (host_name, last_end, started)
+        record_property(
+            "measured", f"API password rotated with 4 runs of 45 s in progress: the re-run took {took:.0f} s, all COMPLETED"
+        )
     finally:
         # The rest of the scenario (and a second `molecule verify`) knows the inventory's password.
         restored = ansible_playbook(converge, inventories=[inventory])
         assert restored.returncode == 0, restored.stdout[-4000:] + restored.stderr[-2000:]
+
+
+# -- unplanned deaths ----------------------------------------------------------------
+
+# The fleet inventory turns on work_pools_reschedule_crashed_runs; deployments opt in by tag.
+RESCHEDULE_TAG = "reschedule-on-crash"
+# The zombie-run automation's window (three 30 s heartbeats) and how late after it the
+# server may act (it evaluates proactive triggers every few seconds; a loaded machine).
+ZOMBIE_WINDOW = 90
+MARGIN = 30
+
+
+@pytest.fixture(scope="module")
+def opted_in_deployment_id(prefect_api):
+    """A deployment of the same flow that opts in to having its crashed runs rescheduled."""
+    return prefect_api.create_deployment(
+        "fleet-hello-rescheduled", POOL, "fleet_hello.py:fleet_hello", flow_name="fleet-hello", tags=[RESCHEDULE_TAG]
+    )
+
+
+def run_state(prefect_api, run_id):
+    return prefect_api.get(f"/api/flow_runs/{run_id}").json()["state"]
+
+
+def state_history(prefect_api, run_id):
+    response = prefect_api.get(f"/api/flow_run_states/?flow_run_id={run_id}")
+    assert response.status_code == 200, response.text
+    return sorted(response.json(), key=lambda state: state["timestamp"])
+
+
+def submitting_workers(prefect_api, run_id):
+    """Every worker that submitted the run, in order (a rescheduled run has two)."""
+    logs = prefect_api.post(
+        "/api/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200}
+    ).json()
+    return [
+        log["message"].split("'")[1]
+        for log in logs
+        if log["message"].startswith("Worker '") and "submitting flow run" in log["message"]
+    ]
+
+
+def wait_until_serving(prefect_api, host_name, timeout=300):
+    """Until both workers of a (re)booted host run and are ONLINE in the pool again."""
+    worker_host = inventory_host(host_name)
+    deadline = time.monotonic() + timeout
+    while True:
+        active = worker_host.run("systemctl list-units --plain --no-legend --state=active 'prefect-worker-*'")
+        workers = {name: status for name, status in pool_workers(prefect_api).items() if name.startswith(host_name + "-")}
+        if active.rc == 0 and len(active.stdout.split("\n")) >= 2 and set(workers.values()) == {"ONLINE"}:
+            return
+        assert time.monotonic() < deadline, (active.stdout, workers)
+        time.sleep(3)
+
+
+@contextlib.contextmanager
+def killed_host(prefect_api, host_name):
+    """`docker kill` of a whole worker host (power cut); booted again afterwards, and
+    serving, for the next checks. Yields the wall-clock time of the kill."""
+    subprocess.run(["docker", "kill", host_name], check=True, capture_output=True)
+    try:
+        yield time.time()
+    finally:
+        subprocess.run(["docker", "start", host_name], check=True, capture_output=True)
+        wait_until_serving(prefect_api, host_name)
+
+
+def seconds_until_crashed(prefect_api, run_id, since):
+    """Seconds from `since` (wall clock) to the run's first CRASHED state, polling until
+    the window and the margin have passed."""
+    deadline = since + ZOMBIE_WINDOW + MARGIN + 30
+    while True:
+        crashed = [state for state in state_history(prefect_api, run_id) if state["type"] == "CRASHED"]
+        if crashed:
+            return datetime.datetime.fromisoformat(crashed[0]["timestamp"]).timestamp() - since
+        assert time.time() < deadline, state_history(prefect_api, run_id)
+        time.sleep(2)
+
+
+def test_runs_of_a_killed_worker_host_are_crashed_and_opted_in_ones_complete_on_the_other(
+    prefect_api, deployment_id, opted_in_deployment_id, record_property
+):
+    # While fleet-worker-b's workers are stopped, fleet-worker-a takes one run of each
+    # deployment (one per worker).
+    compose = "docker compose --project-directory /opt/prefect-worker "
+    worker_b = inventory_host("fleet-worker-b")
+    worker_b.check_output(compose + "stop")
+    try:
+        opted_in = trigger(prefect_api, opted_in_deployment_id, 1, {"seconds": 60})[0]
+        plain = trigger(prefect_api, deployment_id, 1, {"seconds": 60})[0]
+        deadline = time.monotonic() + 120
+        while {run_state(prefect_api, run_id)["type"] for run_id in (opted_in, plain)} != {"RUNNING"}:
+            assert time.monotonic() < deadline, "the two long runs never ran on fleet-worker-a"
+            time.sleep(1)
+    finally:
+        worker_b.check_output(compose + "start")
+    time.sleep(5)  # a run sends its first heartbeat as it starts
+    with killed_host(prefect_api, "fleet-worker-a") as killed_at:
+        waited = {run_id: seconds_until_crashed(prefect_api, run_id, killed_at) for run_id in (opted_in, plain)}
+        record_property(
+            "measured", f"worker host killed mid-run: its runs CRASHED after {sorted(round(s) for s in waited.values())} s"
+        )
+        assert all(seconds <= ZOMBIE_WINDOW + MARGIN for seconds in waited.values()), waited
+        # The opted-in run was put back to Scheduled and completes on fleet-worker-b.
+        deadline = time.monotonic() + 180
+        while run_state(prefect_api, opted_in)["type"] != "COMPLETED":
+            assert time.monotonic() < deadline, state_history(prefect_api, opted_in)
+            time.sleep(2)
+    history = [(state["type"], state["name"]) for state in state_history(prefect_api, opted_in)]
+    assert ("CRASHED", "Crashed") in history and ("SCHEDULED", "Rescheduled") in history, history
+    submitters = submitting_workers(prefect_api, opted_in)
+    assert submitters[0].startswith("fleet-worker-a-") and submitters[-1].startswith("fleet-worker-b-"), submitters
+    # The other deployment did not opt in: its run stays CRASHED, with the reason.
+    state = run_state(prefect_api, plain)
+    assert state["type"] == "CRASHED" and "No heartbeat for 90 seconds" in state["message"], state
+
+
+def test_every_run_of_a_burst_ends_in_a_final_state_when_a_worker_host_dies_halfway(
+    prefect_api, deployment_id, record_property
+):
+    run_ids = trigger(prefect_api, deployment_id, 100, {"seconds": 2})
+    deadline = time.monotonic() + 600
+    while True:
+        runs = prefect_api.post("/api/flow_runs/filter", {"flow_runs": {"id": {"any_": run_ids}}}).json()
+        if sum(run["state"]["type"] == "COMPLETED" for run in runs) >= 50:
+            break
+        assert time.monotonic() < deadline, "half of the burst never completed"
+        time.sleep(1)
+    with killed_host(prefect_api, "fleet-worker-a"):
+        # A run caught Running is marked after 90 s without heartbeat, one caught Pending
+        # after work_pools_pending_timeout (120 s in this scenario); fleet-worker-b runs the rest.
+        runs = prefect_api.wait_for_runs(run_ids, timeout=600)
+    counts = collections.Counter(run["state"]["type"] for run in runs.values())
+    record_property("measured", f"100 runs, a worker host killed halfway: {dict(sorted(counts.items()))}")
+    assert sum(counts.values()) == 100
+    assert set(counts) <= {"COMPLETED", "CRASHED"}, counts
+    # Only what fleet-worker-a's two workers (one run each) held at the kill is lost.
+    assert counts["CRASHED"] <= 2, counts

@@ -128,7 +128,7 @@ def test_the_platform_runs_on_the_generated_secrets(host, prefect_api, deploymen
     a_new_run_completes_on_the_worker(prefect_api, deployment_id, 1)
 
 
-def test_a_run_whose_process_dies_with_its_worker_is_marked_crashed(host, prefect_api, deployment_id):
+def test_a_run_whose_process_dies_with_its_worker_is_marked_crashed(host, prefect_api, deployment_id, record_property):
     # The worker and its flow run's process are killed together (SIGKILL to the unit's
     # whole cgroup): nobody is left to report the run. The zombie-run automation marks it
     # CRASHED once three heartbeats (3 x 30 s) went missing since its last event.
@@ -150,7 +150,7 @@ def test_a_run_whose_process_dies_with_its_worker_is_marked_crashed(host, prefec
             break
         time.sleep(2)
     waited = time.monotonic() - killed
-    print(f"marked {state['type']} {waited:.0f} s after its worker was killed")
+    record_property("measured", f"worker killed mid-run: its run {state['type']} after {waited:.0f} s")
     assert state["type"] == "CRASHED", state
     assert "No heartbeat for 90 seconds" in state["message"], state["message"]
     # The window counts from the run's last heartbeat (at most 30 s before the kill), plus
