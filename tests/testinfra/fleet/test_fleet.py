@@ -406,3 +406,31 @@ def test_every_run_of_a_burst_ends_in_a_final_state_when_a_worker_host_dies_half
     assert set(counts) <= {"COMPLETED", "CRASHED"}, counts
     # Only what fleet-worker-a's two workers (one run each) held at the kill is lost.
     assert counts["CRASHED"] <= 2, counts
+
+
+def test_a_restart_of_a_served_flow_lets_its_run_finish(prefect_api, record_property):
+    # Only fleet-worker-a serves the flow while the run starts (fleet-worker-b's
+    # containers are stopped); then its served-flow unit is restarted mid-run.
+    compose = "docker compose --project-directory /opt/prefect-worker "
+    worker_a, worker_b = inventory_host("fleet-worker-a"), inventory_host("fleet-worker-b")
+    deployment = prefect_api.get("/api/deployments/name/fleet-served/fleet-served")
+    assert deployment.status_code == 200, deployment.text
+    worker_b.check_output(compose + "stop")
+    try:
+        run_id = trigger(prefect_api, deployment.json()["id"], 1, {"seconds": 30})[0]
+        deadline = time.monotonic() + 120
+        while run_state(prefect_api, run_id)["type"] != "RUNNING":
+            assert time.monotonic() < deadline, state_history(prefect_api, run_id)
+            time.sleep(1)
+        began = time.monotonic()
+        worker_a.check_output("systemctl restart prefect-serve-fleet-served.service")
+        took = time.monotonic() - began
+    finally:
+        worker_b.check_output(compose + "start")
+    state = run_state(prefect_api, run_id)
+    assert state["type"] == "COMPLETED", state_history(prefect_api, run_id)
+    assert prefect_api.get(f"/api/flow_runs/{run_id}").json()["run_count"] == 1
+    record_property("measured", f"served flow restarted mid-run: the restart waited {took:.0f} s, the run COMPLETED")
+    # It serves again: a new run completes.
+    runs = prefect_api.wait_for_runs(trigger(prefect_api, deployment.json()["id"], 1), timeout=120)
+    assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"]
