@@ -38,14 +38,21 @@ def trigger(prefect_api, deployment_id, count, parameters=None):
     return run_ids
 
 
-def executing_workers(prefect_api, run_ids):
-    """Name of the worker that submitted each run, from the runs' own logs."""
-    logs = prefect_api.post("/api/logs/filter", {"logs": {"flow_run_id": {"any_": run_ids}}, "limit": 200}).json()
-    workers = {}
-    for log in logs:
-        if log["message"].startswith("Worker '") and "submitting flow run" in log["message"]:
-            workers[log["flow_run_id"]] = log["message"].split("'")[1]
-    return workers
+def executing_workers(prefect_api, run_ids, timeout=30):
+    """Name of the worker that submitted each run, from the runs' own logs.
+
+    A worker ships its logs in batches, so a run can be RUNNING before the worker's
+    "submitting" line reaches the API: wait for a line of every run (up to `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = prefect_api.post("/api/logs/filter", {"logs": {"flow_run_id": {"any_": run_ids}}, "limit": 200}).json()
+        workers = {}
+        for log in logs:
+            if log["message"].startswith("Worker '") and "submitting flow run" in log["message"]:
+                workers[log["flow_run_id"]] = log["message"].split("'")[1]
+        if len(workers) == len(set(run_ids)) or time.monotonic() > deadline:
+            return workers
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
