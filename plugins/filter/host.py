@@ -58,9 +58,23 @@ def image_archive_to_ship(archive, shipped, images):
         raise AnsibleFilterError('image_archive_to_ship cannot read the archive %s: %s' % (archive, e))
 
 
+def hosts_of(groups, names):
+    """The hosts of the named inventory groups, each once, in inventory order; a group the
+    inventory does not have adds none. Plays target optional groups (prefect_redis,
+    prefect_worker...) through it: a host pattern naming a missing group makes Ansible warn
+    on every run."""
+    hosts = []
+    for name in names:
+        for host in (groups or {}).get(name, []):
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
 class FilterModule:
     def filters(self):
         return {
+            'hosts_of': hosts_of,
             'platform_supported': platform_supported,
             'platforms_text': platforms_text,
             'dpkg_installed': dpkg_installed,

@@ -29,7 +29,7 @@ key=$( (cat "$0"; echo "$version $base ${constraints[*]}") | sha256sum | cut -c1
 image="prefecthq/prefect:${version}-python3.12"
 archive="$cache/images/prefect-${version}-${key}.tar.gz"
 
-wheels="$cache/wheels/prefect-$version-cp313-cp311"
+wheels="$cache/wheels/prefect-$version-cp313-cp311-redis"
 if [ ${#constraints[@]} -gt 0 ]; then
   wheels="$wheels-$(echo "${constraints[*]}" | sha256sum | cut -c1-8)"
 fi
@@ -42,7 +42,9 @@ if [ ! -f "$wheels/.complete" ]; then
   mkdir -p "$wheels"
   for python_version in 3.13 3.11; do
     downloader=$python
-    extra=()
+    # The official image carries prefect-redis (scale-out: messaging, ordering, leases
+    # and the docket in Redis); the workers, which install prefect alone, do not need it.
+    extra=("prefect-redis")
     if [ "$python_version" != 3.13 ]; then
       extra=("async-timeout>=4.0.3")
       downloader=
@@ -78,7 +80,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/prefect-venv \
- && /opt/prefect-venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels "prefect==$version" \
+ && /opt/prefect-venv/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels "prefect==$version" prefect-redis \
  && rm -rf /tmp/wheels
 ENV PATH=/opt/prefect-venv/bin:\$PATH \
     PYTHONUNBUFFERED=1

@@ -268,12 +268,14 @@ def keep_artifact(scenario, name):
 
 class Polling:
     """Clients that poll a URL in the background (``with Polling(url, ca) as polling:``) and
-    count what they got: ``polling.ok`` answers 200, ``polling.failed`` anything else.
-    Each thread keeps its connection alive and opens a new one (a new TLS handshake)
-    every tenth request, so that both kinds of client are seen."""
+    count what they got: ``polling.ok`` answers 200 (201 to a POST), ``polling.failed``
+    anything else. With a ``payload``, each request POSTs it (with ``auth``): a load of
+    object creations. Each thread keeps its connection alive and opens a new one (a new
+    TLS handshake) every tenth request, so that both kinds of client are seen."""
 
-    def __init__(self, url, verify, threads=4):
+    def __init__(self, url, verify, threads=4, payload=None, auth=None):
         self.url, self.verify, self.threads = url, verify, threads
+        self.payload, self.auth = payload, auth
         self.ok, self.failed = 0, []
         self._stop = threading.Event()
         self._workers = []
@@ -287,8 +289,11 @@ class Polling:
                 session.close()
                 session = requests.Session()
             try:
-                response = session.get(self.url, verify=self.verify, timeout=15)
-                if response.status_code == 200:
+                if self.payload is None:
+                    response = session.get(self.url, verify=self.verify, auth=self.auth, timeout=15)
+                else:
+                    response = session.post(self.url, json=self.payload, verify=self.verify, auth=self.auth, timeout=15)
+                if response.status_code in (200, 201):
                     self.ok += 1
                 else:
                     self.failed.append(response.status_code)
