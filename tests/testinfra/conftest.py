@@ -271,12 +271,14 @@ class Polling:
     count what they got: ``polling.ok`` answers 200 (201 to a POST), ``polling.failed``
     anything else. With a ``payload``, each request POSTs it (with ``auth``): a load of
     object creations. Each thread keeps its connection alive and opens a new one (a new
-    TLS handshake) every tenth request, so that both kinds of client are seen."""
+    TLS handshake) every tenth request, so that both kinds of client are seen.
+    ``polling.outage()`` is how long the failures lasted, first to last, in seconds."""
 
     def __init__(self, url, verify, threads=4, payload=None, auth=None):
         self.url, self.verify, self.threads = url, verify, threads
         self.payload, self.auth = payload, auth
         self.ok, self.failed = 0, []
+        self.failed_at = []
         self._stop = threading.Event()
         self._workers = []
 
@@ -296,11 +298,18 @@ class Polling:
                 if response.status_code in (200, 201):
                     self.ok += 1
                 else:
-                    self.failed.append(response.status_code)
+                    self._fail(response.status_code)
             except requests.RequestException as error:
-                self.failed.append(repr(error))
+                self._fail(repr(error))
             time.sleep(0.05)
         session.close()
+
+    def _fail(self, what):
+        self.failed.append(what)
+        self.failed_at.append(time.monotonic())
+
+    def outage(self):
+        return max(self.failed_at) - min(self.failed_at) if self.failed_at else 0.0
 
     def __enter__(self):
         self._workers = [threading.Thread(target=self._poll) for _thread in range(self.threads)]
