@@ -2,11 +2,14 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
 
-"""The work_pools role's model: which pools the workers poll, and what to ask the work_pool
-module for each pool."""
+"""The work pools of the fleet: which pools the workers poll, how often each worker asks
+(worker role), and what to ask the work_pool module for each pool (work_pools role)."""
 
 from __future__ import annotations
 
+import math
+
+from ansible.errors import AnsibleFilterError
 from ansible_collections.prefect_ops.prefect.plugins.module_utils._names import pool_name_problem
 
 # The work_pool module's options that a pool entry may set.
@@ -21,25 +24,58 @@ def _count(entry):
         return 1
 
 
-def polled_pools(hosts_vars, default_pool=None):
-    """The pools that the hosts' worker_processes poll (entries with at least one worker), in
-    the order first named. ``hosts_vars`` are the hosts' variables (for example
-    ``groups['prefect_worker'] | map('extract', hostvars)``); a host without worker_processes
-    polls ``default_pool`` (the worker role's default), and entries the worker role's checks
-    refuse are left to those checks."""
-    pools = []
+def _polling_entries(processes):
+    """The worker_processes entries that poll a pool (at least one worker); entries the worker
+    role's checks refuse are left to those checks."""
+    if not isinstance(processes, list):
+        return []
+    return [entry for entry in processes
+            if isinstance(entry, dict) and isinstance(entry.get('pool'), str) and _count(entry) > 0]
+
+
+def _hosts_entries(hosts_vars, default_pool):
+    """The polling entries of every host: a host without worker_processes polls
+    ``default_pool`` (the worker role's default) with one worker."""
     for host_vars in hosts_vars or []:
         if 'worker_processes' in host_vars:
             processes = host_vars['worker_processes']
         else:
             processes = [{'pool': default_pool}] if default_pool else []
-        if not isinstance(processes, list):
-            continue
-        for entry in processes:
-            if isinstance(entry, dict) and isinstance(entry.get('pool'), str) and _count(entry) > 0:
-                if entry['pool'] not in pools:
-                    pools.append(entry['pool'])
+        for entry in _polling_entries(processes):
+            yield entry
+
+
+def polled_pools(hosts_vars, default_pool=None):
+    """The pools that the hosts' worker_processes poll (entries with at least one worker), in
+    the order first named. ``hosts_vars`` are the hosts' variables (for example
+    ``groups['prefect_worker'] | map('extract', hostvars)``)."""
+    pools = []
+    for entry in _hosts_entries(hosts_vars, default_pool):
+        if entry['pool'] not in pools:
+            pools.append(entry['pool'])
     return pools
+
+
+def pool_query_seconds(hosts_vars, own_processes, minimum, pool_polls_per_second, default_pool=None):
+    """Seconds between one worker's queries for runs: ``minimum``, or longer where a pool that
+    this host's ``own_processes`` poll has so many workers on the hosts (``hosts_vars``, as for
+    polled_pools) that together they would ask more than ``pool_polls_per_second`` times a
+    second. The pool's runs are then still seen as often (its workers' polls interleave), and
+    the API's load stays the same however large the fleet grows. 0: always ``minimum``."""
+    try:
+        seconds, rate = int(minimum), float(pool_polls_per_second)
+    except (TypeError, ValueError) as e:
+        raise AnsibleFilterError('pool_query_seconds needs numbers: %s' % e)
+    if rate <= 0:
+        return seconds
+    workers = {}
+    for entry in _hosts_entries(hosts_vars, default_pool):
+        workers[entry['pool']] = workers.get(entry['pool'], 0) + _count(entry)
+    for entry in _polling_entries(own_processes):
+        # A host outside the hosts counted (the role applied to another group) counts itself.
+        pool_workers = max(workers.get(entry['pool'], 0), _count(entry))
+        seconds = max(seconds, int(math.ceil(pool_workers / rate)))
+    return seconds
 
 
 def pools_to_ensure(definitions, process_pools, flow_run_command=''):
@@ -101,6 +137,7 @@ class FilterModule:
     def filters(self):
         return {
             'polled_pools': polled_pools,
+            'pool_query_seconds': pool_query_seconds,
             'pools_to_ensure': pools_to_ensure,
             'process_pool_problems': process_pool_problems,
             'definition_problems': definition_problems,

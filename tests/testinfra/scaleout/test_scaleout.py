@@ -2,16 +2,19 @@
 Redis for their coordination, one migration step, the front door balancing across both.
 Seen from the controller through the front door, as users and workers see it."""
 
+import contextlib
 import datetime
 import json
 import os
 import re
+import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
 
-from conftest import Polling, ansible_playbook, inventory_host, private_ca_certificate
+from conftest import Polling, ansible_playbook, inventory_host, platform_secret, private_ca_certificate
 
 testinfra_hosts = ["scale-edge"]
 
@@ -153,6 +156,56 @@ def test_stopping_an_api_server_under_a_load_of_creations_keeps_the_platform_ser
     wait_until_ready(host)
 
 
+@contextlib.contextmanager
+def whole_host_down(name, how):
+    """A server host shut down (`poweroff`: systemd stops Docker, which stops the containers,
+    each finishing what it answers) or its power cut (`kill`); booted again afterwards and
+    back in the balancer, for the next checks."""
+    if how == "poweroff":
+        subprocess.run(["docker", "exec", name, "systemctl", "poweroff"], check=False, capture_output=True)
+        deadline = time.monotonic() + 90
+        while host_running(name):
+            assert time.monotonic() < deadline, f"{name} did not shut down"
+            time.sleep(1)
+    else:
+        subprocess.run(["docker", "kill", name], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["docker", "start", name], check=True, capture_output=True)
+        wait_until_ready(inventory_host(name))
+
+
+def host_running(name):
+    return subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", name],
+                          capture_output=True, text=True, check=True).stdout.strip() == "true"
+
+
+@pytest.mark.parametrize("how", ["poweroff", "kill"])
+def test_a_whole_server_host_going_down_under_a_load_of_creations_keeps_the_platform_serving(
+    prefect_api, deployment_id, record_property, how
+):
+    # Shut down, the host's API finishes the requests it was answering and refuses new
+    # ones, which the balancer sends to the other server: none fails. Its power cut
+    # (`kill`) leaves the requests it was answering without an answer: those few fail
+    # (each of the 4 clients has one request in flight at most), everything after them
+    # goes to the other server.
+    flow = prefect_api.post("/api/flows/", {"name": "scale-load"}).json()
+    load = Polling(URL + "/api/flow_runs/", str(private_ca_certificate()), threads=4,
+                   payload={"flow_id": flow["id"]}, auth=prefect_api.auth)
+    with load:
+        time.sleep(3)
+        with whole_host_down("scale-server-b", how):
+            run_ids = trigger(prefect_api, deployment_id, 4)
+            time.sleep(20)
+    record_property("measured", f"server host down ({how}) under load: {len(load.failed)} of "
+                                f"{load.ok + len(load.failed)} creations failed ({load.failed[:5]})")
+    assert load.ok > 200, load.ok
+    assert len(load.failed) <= (0 if how == "poweroff" else 4), load.failed[:10]
+    runs = prefect_api.wait_for_runs(run_ids, timeout=240)
+    assert [run["state"]["type"] for run in runs.values()] == ["COMPLETED"] * 4, runs
+
+
 def test_events_reach_a_websocket_subscriber_through_the_front_door(prefect_api, tmp_path):
     received = prefect_api.run_flow("watch_events.py", tmp_path)
     assert received["events"][-1] == "prefect.flow-run.Completed", received
@@ -241,5 +294,13 @@ def test_a_changed_server_setting_restarts_the_servers_one_at_a_time_without_a_f
             drained = r"Send no new request to the server\] \**\nchanged: \[%s -> scale-edge\]" % name
             assert re.search(drained, changed.stdout), name
     finally:
-        restored = ansible_playbook("molecule/scaleout/converge.yml", inventories=[inventory])
+        # The setting back, through the same rolling restart, at -vvv: what the run
+        # prints (module arguments and results) holds none of the platform's secrets.
+        restored = ansible_playbook("molecule/scaleout/converge.yml", "-vvv", inventories=[inventory])
         assert restored.returncode == 0, restored.stdout[-4000:] + restored.stderr[-2000:]
+        secrets = [platform_secret(inventory_host("scale-edge"), "api_auth_password"),
+                   "scale/db@pass:test-only", "scale/redis@pass:test-only"]
+        output = restored.stdout + restored.stderr
+        leaked = [secret[:4] + "..." for secret in secrets
+                  if secret in output or urllib.parse.quote(secret, safe="") in output]
+        assert not leaked, f"the -vvv output holds secrets starting with {leaked}"

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import pytest
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.prefect_ops.prefect.plugins.filter import pools
 
 KNOWN = ['process', 'docker']
@@ -15,6 +18,51 @@ def test_polled_pools_in_the_order_first_named_without_empty_entries():
         {'worker_processes': [{'pool': 'ml'}, {'pool': 'etl'}]},
     ]
     assert pools.polled_pools(hosts, 'process-pool') == ['etl', 'ml']
+
+
+def test_a_small_fleet_polls_at_the_minimum_interval():
+    hosts = [{'worker_processes': [{'pool': 'etl', 'count': 2}]}, {'worker_processes': [{'pool': 'etl', 'count': 3}]}]
+    assert pools.pool_query_seconds(hosts, [{'pool': 'etl', 'count': 2}], 1, 5) == 1
+
+
+def test_the_interval_grows_with_the_workers_of_the_pool_across_the_hosts():
+    # 20 hosts of 3 workers: 60 workers of etl ask 5 times a second together at 12 s each.
+    hosts = [{'worker_processes': [{'pool': 'etl', 'count': 3}]} for _host in range(20)]
+    assert pools.pool_query_seconds(hosts, [{'pool': 'etl', 'count': 3}], 1, 5) == 12
+    # Rounded up: 11 workers at 5 a second need 3 s, not 2.2.
+    eleven = hosts[:3] + [{'worker_processes': [{'pool': 'etl', 'count': 2}, {'pool': 'etl', 'count': 0}]}]
+    assert pools.pool_query_seconds(eleven, [{'pool': 'etl', 'count': 3}], 1, 5) == 3
+
+
+def test_the_busiest_pool_of_the_host_sets_its_interval_and_other_pools_do_not():
+    hosts = [
+        {'worker_processes': [{'pool': 'small'}, {'pool': 'big', 'count': 4}]},
+        {'worker_processes': [{'pool': 'big', 'count': 16}]},
+        {'worker_processes': [{'pool': 'other', 'count': 100}]},
+    ]
+    assert pools.pool_query_seconds(hosts, hosts[0]['worker_processes'], 1, 5) == 4
+    assert pools.pool_query_seconds(hosts, [{'pool': 'small'}], 1, 5) == 1
+
+
+def test_hosts_without_worker_processes_count_as_one_worker_of_the_default_pool():
+    hosts = [{}] * 12
+    assert pools.pool_query_seconds(hosts, [{'pool': 'process-pool'}], 1, 5, 'process-pool') == 3
+
+
+def test_a_host_outside_the_counted_hosts_counts_its_own_workers():
+    assert pools.pool_query_seconds([], [{'pool': 'etl', 'count': 12}], 1, 5) == 3
+
+
+def test_a_longer_minimum_wins_and_zero_turns_the_growth_off():
+    hosts = [{'worker_processes': [{'pool': 'etl', 'count': 50}]}]
+    assert pools.pool_query_seconds(hosts, hosts[0]['worker_processes'], 15, 5) == 15
+    assert pools.pool_query_seconds(hosts, hosts[0]['worker_processes'], 1, 0) == 1
+    assert pools.pool_query_seconds(hosts, hosts[0]['worker_processes'], 1, 0.5) == 100
+
+
+def test_pool_query_seconds_refuses_what_is_not_a_number():
+    with pytest.raises(AnsibleFilterError, match='numbers'):
+        pools.pool_query_seconds([], [], 'one', 5)
 
 
 def test_a_host_without_worker_processes_polls_the_default_pool():
