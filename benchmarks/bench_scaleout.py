@@ -3,8 +3,8 @@ what idle polling workers cost the API.
 
 Four test hosts get a scaled-out platform from playbooks/site.yml (the inventory is
 written to build/bench/scaleout/): `bench-so-data` (PostgreSQL and Redis), `bench-so-a`
-and `bench-so-b` (an API server each, capped at half a core with server_cpus, and a
-background services container each), `bench-so-door` (the front door: Caddy, HAProxy).
+and `bench-so-b` (an API server each, capped with server_cpus, half a core unless
+--server-cpus says otherwise, and a background services container each), `bench-so-door` (the front door: Caddy, HAProxy).
 Then, in this one run:
 
   api    32 clients create flow runs through the front door (POST
@@ -22,8 +22,11 @@ Then, in this one run:
          the idle platform's own figures in the same window length.
 
     python benchmarks/bench_scaleout.py [--json build/bench/bench_scaleout.json]
-        [--keep-hosts] [--reuse-hosts] [--api-requests 640] [--api-rounds 2]
+        [--keep-hosts] [--reuse-hosts] [--server-cpus 0.5] [--api-requests 640] [--api-rounds 3]
         [--poll-workers 8] [--poll-window 60] [--poll-intervals 10,5,2,1]
+
+--reuse-hosts keeps hosts that exist (from an earlier --keep-hosts) and only re-applies
+site.yml, which changes nothing but what the options change (such as --server-cpus).
 """
 
 import argparse
@@ -48,7 +51,6 @@ WORK_DIR = REPO / "build" / "bench" / "scaleout"
 DATA, SERVER_A, SERVER_B, DOOR = "bench-so-data", "bench-so-a", "bench-so-b", "bench-so-door"
 PORT = 14653
 URL = f"https://localhost:{PORT}"
-SERVER_CPUS = 0.5
 LOAD_POOL = "bench-api-load"  # served by no worker: created runs stay Scheduled
 IDLE_POOL = "bench-idle"
 BACKEND = "prefect_api_servers"  # the front door's HAProxy backend (roles/front_door/vars)
@@ -134,7 +136,7 @@ def testbed_hosts():
                               {"name": DOOR, "published_ports": [f"127.0.0.1:{PORT}:{PORT}"]}]}
 
 
-def inventory():
+def inventory(server_cpus):
     """The scale-out platform of this benchmark; its generated secrets land beside it."""
     path = WORK_DIR / "inventory.yml"
     WORK_DIR.mkdir(parents=True, exist_ok=True)
@@ -148,18 +150,20 @@ def inventory():
         "vars": {
             "ansible_connection": "community.docker.docker",
             "ansible_pipelining": True,
+            "ansible_python_interpreter": "auto_silent",
             "prefect_external_url": URL,
             # Containers inside a test host cannot resolve the test hosts' names.
             "server_database_host": "{{ hostvars['%s'].ansible_facts.default_ipv4.address }}" % DATA,
-            "server_cpus": SERVER_CPUS,
+            "server_cpus": server_cpus,
         },
     }}, indent=2) + "\n")
     return path
 
 
-def provision(inventory_path):
-    run(["ansible-playbook", "tests/testbed/create-hosts.yml", "-e", json.dumps(testbed_hosts())],
-        logfile=WORK_DIR / "create-hosts.log")
+def provision(inventory_path, create_hosts=True):
+    if create_hosts:
+        run(["ansible-playbook", "tests/testbed/create-hosts.yml", "-e", json.dumps(testbed_hosts())],
+            logfile=WORK_DIR / "create-hosts.log")
     started = time.monotonic()
     run(["ansible-playbook", "-i", str(inventory_path), "-e", "@tests/testbed/vars.yml",
          "tests/testbed/prefect-image.yml", "prefect_ops.prefect.site"], logfile=WORK_DIR / "site.log")
@@ -374,12 +378,13 @@ def median(values):
 
 def report(result):
     lines = []
+    server_cpus = result["server_cpus"]
     api = result.get("api")
     if api:
         one, two = api["one"], api["two"]
         rps = {servers: median([r["requests_per_second"] for r in api[servers]]) for servers in ("one", "two")}
         lines += [f"flow-run creations through the front door, {one[0]['clients']} clients x {one[0]['requests']}"
-                  f" per round, {len(one)} rounds each, API servers capped at {SERVER_CPUS} core:",
+                  f" per round, {len(one)} rounds each, API servers capped at {server_cpus} core:",
                   "| API servers | req/s per round | median req/s | 5xx | connection errors | peak PG connections |",
                   "|---|---|---|---|---|---|"]
         for servers in ("one", "two"):
@@ -419,24 +424,26 @@ def main(argv=None):
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--api-clients", type=int, default=32)
     parser.add_argument("--api-requests", type=int, default=640, help="flow runs created per round")
-    parser.add_argument("--api-rounds", type=int, default=2, help="rounds of each of one and two API servers")
+    parser.add_argument("--api-rounds", type=int, default=3, help="rounds of each of one and two API servers")
+    parser.add_argument("--server-cpus", type=float, default=0.5, help="each API server's CPU cap (server_cpus)")
     parser.add_argument("--poll-workers", type=int, default=8)
     parser.add_argument("--poll-window", type=int, default=60, help="seconds each poll interval is measured")
     parser.add_argument("--poll-intervals", default="10,5,2,1")
     parser.add_argument("--only", choices=["api", "polls"], action="append", help="measure only this (repeatable)")
     parser.add_argument("--keep-hosts", action="store_true", help="leave the hosts running at the end")
-    parser.add_argument("--reuse-hosts", action="store_true", help="skip provisioning when the front door answers")
+    parser.add_argument("--reuse-hosts", action="store_true",
+                        help="keep the hosts when the front door answers; only re-apply site.yml")
     args = parser.parse_args(argv)
     measures = args.only or ["api", "polls"]
 
     bench_start = time.monotonic()
-    inventory_path = inventory()
+    inventory_path = inventory(args.server_cpus)
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "server_cpus": SERVER_CPUS}
-    if args.reuse_hosts and api_ready():
+              "server_cpus": args.server_cpus}
+    reuse = args.reuse_hosts and api_ready()
+    if reuse:
         log("reusing the running hosts")
-    else:
-        result["provision_seconds"] = provision(inventory_path)
+    result["provision_seconds"] = provision(inventory_path, create_hosts=not reuse)
     try:
         api = Api(URL + "/api", "admin:" + secret("api_auth_password"))
         api.session.verify = str(WORK_DIR / ".prefect-secrets" / "ca" / "ca.crt")

@@ -98,6 +98,20 @@ def worker_process_problems(worker_processes):
     return problems
 
 
+def below_minimum(settings):
+    """One message for each setting below its minimum: ``settings`` maps a setting's name to
+    [its value, the minimum]. A value that is not a number is below any minimum."""
+    problems = []
+    for name, (value, minimum) in sorted(settings.items()):
+        try:
+            ok = float(value) >= float(minimum)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            problems.append('%s must be at least %s (got %s).' % (name, minimum, json.dumps(value)))
+    return problems
+
+
 def spec_options(argument_specs, entry='main', with_secrets=False):
     """Names of the options of a role's entry point, from its meta/argument_specs.yml (as a dict);
     options marked no_log are left out unless ``with_secrets``."""
@@ -116,6 +130,7 @@ def _as_list(values):
 class FilterModule:
     def filters(self):
         return {
+            'below_minimum': below_minimum,
             'invalid_addresses': invalid_addresses,
             'invalid_networks': invalid_networks,
             'invalid_listen_addresses': invalid_listen_addresses,

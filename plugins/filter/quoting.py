@@ -13,6 +13,11 @@
   backslash and quote escaped, '%' doubled (specifiers) and '$' doubled (variable expansion).
 - systemd_environment: the NAME=value word of an Environment= line: double-quoted, with
   backslash and quote escaped and '%' doubled.
+- pgpass_line: a line of a PostgreSQL password file that gives the password for any host,
+  port, database and user: ':' and backslash escaped.
+- redis_cli_arg: one argument of a command that redis-cli reads from its input:
+  double-quoted, with backslash and quote escaped and control characters as \\xHH (its
+  parser, sdssplitargs, reads them back).
 """
 
 from __future__ import annotations
@@ -58,11 +63,32 @@ def systemd_environment(name, value):
     return _systemd_quoted('%s=%s' % (name, _text(value)))
 
 
+def pgpass_line(password):
+    text = _text(password)
+    if '\n' in text or '\r' in text:
+        raise AnsibleFilterError('pgpass_line: a password file cannot hold a password with a line break')
+    return '*:*:*:*:' + text.replace('\\', '\\\\').replace(':', '\\:')
+
+
+def redis_cli_arg(value):
+    out = []
+    for char in _text(value):
+        if char in '\\"':
+            out.append('\\' + char)
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append('\\x%02x' % ord(char))
+        else:
+            out.append(char)
+    return '"%s"' % ''.join(out)
+
+
 class FilterModule:
     def filters(self):
         return {
             'compose_value': compose_value,
             'env_file_value': env_file_value,
+            'pgpass_line': pgpass_line,
+            'redis_cli_arg': redis_cli_arg,
             'systemd_arg': systemd_arg,
             'systemd_environment': systemd_environment,
         }

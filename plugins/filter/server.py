@@ -2,8 +2,9 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
 
-"""The server role's environment of a scaled-out Prefect server: which Prefect settings
-put messaging, causal ordering, concurrency leases and the services' docket into Redis.
+"""The server role's environment: how its containers reach PostgreSQL, and, scaled out,
+which Prefect settings put messaging, causal ordering, concurrency leases and the
+services' docket into Redis.
 The names are those of the pinned release's settings models
 (prefect/settings/models/server/events.py, concurrency.py, docket.py) and of
 prefect-redis' RedisMessagingSettings (prefect_redis/client.py)."""
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ansible_collections.prefect_ops.prefect.plugins.filter.postgresql import server_clients
+from ansible_collections.prefect_ops.prefect.plugins.filter.postgresql import database_socket_url, server_clients
 
 # Redis' logical databases: Prefect's messaging, ordering and leases in one, the docket
 # in another, as Prefect's self-hosted guide and prefect-helm separate them.
@@ -78,10 +79,48 @@ def upkeep_environment(events_retention_days, vacuum, flow_run_retention_days):
     }
 
 
+def database_connection(settings):
+    """How the server's containers reach PostgreSQL, from the role's database settings (a dict
+    with host, port, name, user, password, tls, ca_file (the CA bundle on the controller, or
+    empty), ca_host_path and ca_container_path): ``env`` (non-secret, for the compose file),
+    ``secret_env`` (for the root-only env file), ``mounts`` (read-only bind mounts) and
+    ``ca_mounted`` (whether the CA bundle goes to the host and into the containers).
+    Over the network, the compose file names the host and the env file holds the password
+    alone. A host that is a directory (``/run/postgresql``) is the Unix socket: then the env
+    file holds the whole URL, since Prefect's separate settings cannot name a socket
+    directory, and the directory is mounted."""
+    host = str(settings['host']).strip()
+    tls = bool(settings.get('tls'))
+    ca_mounted = tls and bool(settings.get('ca_file'))
+    env, mounts = {}, []
+    if host.startswith('/'):
+        secret_env = {'PREFECT_SERVER_DATABASE_CONNECTION_URL': database_socket_url(
+            host, settings['user'], settings['password'], settings['name'], int(settings['port']))}
+        mounts.append({'source': host, 'target': host})
+    else:
+        env = {
+            'PREFECT_SERVER_DATABASE_DRIVER': 'postgresql+asyncpg',
+            'PREFECT_SERVER_DATABASE_HOST': host,
+            'PREFECT_SERVER_DATABASE_PORT': str(settings['port']),
+            'PREFECT_SERVER_DATABASE_NAME': str(settings['name']),
+            'PREFECT_SERVER_DATABASE_USER': str(settings['user']),
+        }
+        if tls:
+            env['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED'] = 'true'
+            env['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME'] = 'true'
+            if ca_mounted:
+                env['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE'] = settings['ca_container_path']
+        secret_env = {'PREFECT_SERVER_DATABASE_PASSWORD': str(settings['password'])}
+    if ca_mounted:
+        mounts.append({'source': settings['ca_host_path'], 'target': settings['ca_container_path']})
+    return {'env': env, 'secret_env': secret_env, 'mounts': mounts, 'ca_mounted': ca_mounted}
+
+
 class FilterModule:
     def filters(self):
         return {
             'api_upstreams': api_upstreams,
+            'database_connection': database_connection,
             'redis_url': redis_url,
             'scale_out_environment': scale_out_environment,
             'upkeep_environment': upkeep_environment,

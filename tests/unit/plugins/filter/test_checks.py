@@ -101,3 +101,13 @@ def test_image_archive_to_ship(tmp_path):
         assert 'missing' in str(e)
     else:
         raise AssertionError('a missing archive must fail')
+
+
+def test_below_minimum_names_only_the_settings_below_their_minimum():
+    settings = {'worker_query_seconds': [0, 1], 'worker_prefetch_seconds': [10, 0], 'rate': ['fast', 0],
+                'worker_pool_polls_per_second': ['0.5', 0]}
+    assert checks.below_minimum(settings) == [
+        'rate must be at least 0 (got "fast").',
+        'worker_query_seconds must be at least 1 (got 0).',
+    ]
+    assert checks.below_minimum({}) == []

@@ -61,3 +61,40 @@ def test_systemd_arg_doubles_specifiers_and_variables():
 
 def test_systemd_environment_quotes_the_assignment_and_keeps_dollars():
     assert quoting.systemd_environment('A', 'x $y 5%') == '"A=x $y 5%%"'
+
+
+def _redis_cli_split(line):
+    """redis-cli's reading of one double-quoted argument (sdssplitargs in Redis' sds.c)."""
+    assert line[0] == '"' and line[-1] == '"', line
+    body, out, position = line[1:-1], [], 0
+    while position < len(body):
+        char = body[position]
+        assert char != '"', "an unescaped quote ends the argument early"
+        if char == '\\':
+            following = body[position + 1]
+            if following == 'x':
+                out.append(chr(int(body[position + 2:position + 4], 16)))
+                position += 4
+                continue
+            out.append({'n': '\n', 'r': '\r', 't': '\t', 'b': '\b', 'a': '\a'}.get(following, following))
+            position += 2
+            continue
+        out.append(char)
+        position += 1
+    return ''.join(out)
+
+
+@pytest.mark.parametrize('value', [NASTY, 'plain', 'with space', 'tab\tand\r\x7f', '', 42])
+def test_redis_cli_arg_reads_back_as_the_same_value(value):
+    quoted = quoting.redis_cli_arg(value)
+    assert '\n' not in quoted
+    assert _redis_cli_split(quoted) == str(value)
+
+
+def test_pgpass_line_matches_any_connection_and_escapes_colons_and_backslashes():
+    assert quoting.pgpass_line('a:b\\c@d') == '*:*:*:*:a\\:b\\\\c@d'
+
+
+def test_pgpass_line_refuses_a_line_break():
+    with pytest.raises(AnsibleFilterError, match='line break'):
+        quoting.pgpass_line('one\ntwo')

@@ -62,3 +62,51 @@ def test_api_upstreams_reach_each_server_at_the_address_it_publishes_on():
         {'name': 'server-b', 'address': '[fd00::3]:4200'},
         {'name': 'server-c', 'address': 'server-c:4200'},
     ]
+
+
+DATABASE = {'host': ' 10.0.0.7 ', 'port': 5433, 'name': 'prefect', 'user': 'prefect', 'password': 'db/p@ss:test-only',
+            'tls': False, 'ca_file': '', 'ca_host_path': '/opt/prefect/database-ca.pem',
+            'ca_container_path': '/etc/prefect-ops/database-ca.pem'}
+
+
+def test_over_the_network_the_compose_file_names_the_host_and_the_env_file_holds_the_password_alone():
+    connection = server.database_connection(DATABASE)
+    assert connection['env'] == {
+        'PREFECT_SERVER_DATABASE_DRIVER': 'postgresql+asyncpg',
+        'PREFECT_SERVER_DATABASE_HOST': '10.0.0.7',
+        'PREFECT_SERVER_DATABASE_PORT': '5433',
+        'PREFECT_SERVER_DATABASE_NAME': 'prefect',
+        'PREFECT_SERVER_DATABASE_USER': 'prefect',
+    }
+    assert connection['secret_env'] == {'PREFECT_SERVER_DATABASE_PASSWORD': 'db/p@ss:test-only'}
+    assert (connection['mounts'], connection['ca_mounted']) == ([], False)
+
+
+def test_tls_verifies_the_host_name_and_mounts_a_given_ca_bundle():
+    connection = server.database_connection(dict(DATABASE, tls=True, ca_file='files/ca.pem'))
+    assert connection['env']['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED'] == 'true'
+    assert connection['env']['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME'] == 'true'
+    assert connection['env']['PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE'] == \
+        '/etc/prefect-ops/database-ca.pem'
+    assert connection['mounts'] == [{'source': '/opt/prefect/database-ca.pem',
+                                     'target': '/etc/prefect-ops/database-ca.pem'}]
+    assert connection['ca_mounted'] is True
+
+
+def test_tls_without_a_ca_bundle_trusts_the_image_s_store_and_mounts_nothing():
+    connection = server.database_connection(dict(DATABASE, tls=True))
+    assert 'PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE' not in connection['env']
+    assert (connection['mounts'], connection['ca_mounted']) == ([], False)
+
+
+def test_a_ca_bundle_without_tls_is_not_mounted():
+    connection = server.database_connection(dict(DATABASE, ca_file='files/ca.pem'))
+    assert (connection['mounts'], connection['ca_mounted']) == ([], False)
+
+
+def test_through_the_unix_socket_the_env_file_holds_the_whole_url_and_the_directory_is_mounted():
+    connection = server.database_connection(dict(DATABASE, host='/run/postgresql'))
+    assert connection['env'] == {}
+    url = connection['secret_env']['PREFECT_SERVER_DATABASE_CONNECTION_URL']
+    assert url == 'postgresql+asyncpg://prefect:db%2Fp%40ss%3Atest-only@/prefect?host=%2Frun%2Fpostgresql&port=5433'
+    assert connection['mounts'] == [{'source': '/run/postgresql', 'target': '/run/postgresql'}]
