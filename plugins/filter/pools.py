@@ -41,8 +41,7 @@ def _hosts_entries(hosts_vars, default_pool):
             processes = host_vars['worker_processes']
         else:
             processes = [{'pool': default_pool}] if default_pool else []
-        for entry in _polling_entries(processes):
-            yield entry
+        yield from _polling_entries(processes)
 
 
 def polled_pools(hosts_vars, default_pool=None):
