@@ -35,15 +35,13 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import requests
 
+from harness import REPO, creation_load, finish, log, on_host, run
 from pickup_delay import Api, measure_run, parse_time, summary
 
-REPO = Path(__file__).resolve().parents[1]
 WORK_DIR = REPO / "build" / "bench" / "platform"
 # Side -> (test host, port the API is published on, on this machine's loopback); the
 # inventories in benchmarks/platform/<side>.yml say the same.
@@ -62,19 +60,7 @@ WORKER_USER = "prefect-worker"
 DATABASE = "prefect"
 
 
-def log(message):
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
 # --- hosts --------------------------------------------------------------------------
-
-
-def run(cmd, logfile=None, **kwargs):
-    log(" ".join(str(c) for c in cmd) + (f"  (log: {logfile})" if logfile else ""))
-    if logfile:
-        with open(logfile, "w", encoding="utf-8") as handle:
-            return subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, check=True, cwd=REPO, **kwargs)
-    return subprocess.run(cmd, check=True, cwd=REPO, **kwargs)
 
 
 def testbed_hosts():
@@ -134,10 +120,6 @@ def provision(sides, secrets_path):
 def destroy():
     run(["ansible-playbook", "tests/testbed/destroy-hosts.yml", "-e", json.dumps(testbed_hosts())],
         logfile=WORK_DIR / "destroy-hosts.log")
-
-
-def on_host(host, *cmd):
-    return subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=True).stdout
 
 
 def import_floor(host):
@@ -250,43 +232,7 @@ def throughput(api, deployment_id, count, timeout=900):
 
 
 def api_load(api, host, deployment_id, clients, total):
-    """`total` creations split over `clients` threads, each with its own connection."""
-    counts = {"ok": 0, "5xx": 0, "other_http": 0, "connection": 0}
-    lock = threading.Lock()
-    peak = {"pg_connections": pg_connections(host)}
-    stop = threading.Event()
-
-    def watch_connections():
-        while not stop.is_set():
-            try:
-                peak["pg_connections"] = max(peak["pg_connections"], pg_connections(host))
-            except subprocess.CalledProcessError:
-                pass
-            stop.wait(0.5)
-
-    def client(n):
-        session = requests.Session()
-        session.auth = api.auth
-        for _request in range(n):
-            try:
-                response = session.post(f"{api.url}/deployments/{deployment_id}/create_flow_run", json={}, timeout=60)
-                key = "ok" if response.status_code == 201 else "5xx" if response.status_code >= 500 else "other_http"
-            except requests.RequestException:
-                key = "connection"
-            with lock:
-                counts[key] += 1
-
-    watcher = threading.Thread(target=watch_connections, daemon=True)
-    watcher.start()
-    start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        shares = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-        list(pool.map(client, shares))
-    seconds = time.monotonic() - start
-    stop.set()
-    watcher.join()
-    return {"clients": clients, "requests": total, "seconds": round(seconds, 2),
-            "requests_per_second": round(total / seconds, 1), **counts, **peak}
+    return creation_load(api, deployment_id, clients, total, lambda: pg_connections(host))
 
 
 # --- report -------------------------------------------------------------------------
@@ -391,12 +337,7 @@ def main(argv=None):
         if not args.keep_hosts:
             destroy()
     result["bench_seconds"] = round(time.monotonic() - bench_start, 1)
-    print(table(result))
-    print(f"\n(benchmarks/bench_platform.py, {result['bench_seconds']} s in all"
-          + (f", provisioning {result['provision_seconds']} s" if "provision_seconds" in result else "") + ")")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    finish(result, "bench_platform.py", table(result), args.json)
     return 0
 
 

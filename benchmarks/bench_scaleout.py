@@ -30,7 +30,6 @@ site.yml, which changes nothing but what the options change (such as --server-cp
 """
 
 import argparse
-import concurrent.futures
 import datetime
 import json
 import os
@@ -38,15 +37,13 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from pathlib import Path
 
 import requests
 
+from harness import REPO, creation_load, finish, log, on_host, run
 from pickup_delay import Api
 
-REPO = Path(__file__).resolve().parents[1]
 WORK_DIR = REPO / "build" / "bench" / "scaleout"
 DATA, SERVER_A, SERVER_B, DOOR = "bench-so-data", "bench-so-a", "bench-so-b", "bench-so-door"
 PORT = 14653
@@ -110,22 +107,6 @@ CPU_OF = {
     SERVER_B: {"processes": [], "services": ["server", "services"]},
     DOOR: {"processes": ["haproxy", "caddy"], "services": []},
 }
-
-
-def log(message):
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def run(cmd, logfile=None, **kwargs):
-    log(" ".join(str(c) for c in cmd) + (f"  (log: {logfile})" if logfile else ""))
-    if logfile:
-        with open(logfile, "w", encoding="utf-8") as handle:
-            return subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, check=True, cwd=REPO, **kwargs)
-    return subprocess.run(cmd, check=True, cwd=REPO, **kwargs)
-
-
-def on_host(host, *cmd):
-    return subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=True).stdout
 
 
 # --- hosts --------------------------------------------------------------------------
@@ -244,45 +225,12 @@ def pg_connections():
 
 
 def api_load(api, deployment_id, clients, total):
-    counts = {"ok": 0, "5xx": 0, "other_http": 0, "connection": 0}
-    lock = threading.Lock()
-    peak = {"pg_connections": pg_connections()}
-    stop = threading.Event()
-
-    def watch_connections():
-        while not stop.is_set():
-            try:
-                peak["pg_connections"] = max(peak["pg_connections"], pg_connections())
-            except subprocess.CalledProcessError:
-                pass
-            # Every 3 s: each sample is a `docker exec`, CPU the measured processes need.
-            stop.wait(3)
-
-    def client(n):
-        session = requests.Session()
-        session.auth, session.verify, session.trust_env = api.auth, api.session.verify, False
-        for _request in range(n):
-            try:
-                response = session.post(f"{api.url}/deployments/{deployment_id}/create_flow_run", json={}, timeout=60)
-                key = "ok" if response.status_code == 201 else "5xx" if response.status_code >= 500 else "other_http"
-            except requests.RequestException:
-                key = "connection"
-            with lock:
-                counts[key] += 1
-
-    watcher = threading.Thread(target=watch_connections, daemon=True)
-    watcher.start()
+    """A round of creations, and the CPU each process and the whole machine used meanwhile."""
     before, machine_before = cpu_seconds(), machine_busy_seconds()
-    start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        list(pool.map(client, [total // clients + (1 if i < total % clients else 0) for i in range(clients)]))
-    seconds = time.monotonic() - start
+    result = creation_load(api, deployment_id, clients, total, pg_connections)
     cpu = cpu_used(before, cpu_seconds())
     cpu["machine, all cores busy"] = round(machine_busy_seconds() - machine_before, 2)
-    stop.set()
-    watcher.join()
-    return {"clients": clients, "requests": total, "seconds": round(seconds, 2),
-            "requests_per_second": round(total / seconds, 1), **counts, **peak, "cpu_seconds": cpu}
+    return {**result, "cpu_seconds": cpu}
 
 
 def prepare(api):
@@ -459,12 +407,7 @@ def main(argv=None):
         if not args.keep_hosts:
             destroy()
     result["bench_seconds"] = round(time.monotonic() - bench_start, 1)
-    print(report(result))
-    print(f"\n(benchmarks/bench_scaleout.py, {result['bench_seconds']} s in all"
-          + (f", provisioning {result['provision_seconds']} s" if "provision_seconds" in result else "") + ")")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    finish(result, "bench_scaleout.py", report(result), args.json)
     return 0
 
 
