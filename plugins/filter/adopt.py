@@ -13,6 +13,7 @@ import re
 from urllib.parse import unquote, urlsplit, parse_qs
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.compat.version import LooseVersion
 
 # Where Prefect 2 and 3 read the database URL; the older name first, as Prefect 3 reads it
 # too (the settings' alias), and a project may set both.
@@ -76,12 +77,13 @@ def database_from_url(url, host_addresses=()):
     }
 
 
-def hand_made_prefect(compose_config, host_addresses=(), target_major=3):
+def hand_made_prefect(compose_config, host_addresses=(), target_major=3, database_url=''):
     """What a hand-made compose project runs: ``problems`` (each naming what cannot be
     adopted and what to do; empty when it can be), and, for its Prefect server service,
     ``service``, ``image``, ``major`` (the release its image names), ``database`` (see
     database_from_url, the password included: hide it with no_log), ``database_setting``
-    (the variable that held the URL), ``ports`` and ``volumes``."""
+    (the variable that held the URL), ``ports`` and ``volumes``. A ``database_url`` replaces
+    the one of the service's environment (one that lived in a shell, not in the project)."""
     if not isinstance(compose_config, dict) or not isinstance(compose_config.get('services'), dict):
         raise AnsibleFilterError('hand_made_prefect expects the JSON of `docker compose config --format json`')
     services = compose_config['services']
@@ -114,6 +116,9 @@ def hand_made_prefect(compose_config, host_addresses=(), target_major=3):
             'The service %s runs %s, newer than Prefect %d: the collection cannot adopt it.'
             % (name, images[name], target_major))
     setting = next((key for key in DATABASE_URL_SETTINGS if environment.get(key)), None)
+    if database_url:
+        setting = 'adopt_database_url'
+        environment = {setting: database_url}
     if setting is None:
         result['problems'].append(
             'The service %s names no database (%s is unset or empty; a variable it refers to, such as '
@@ -137,8 +142,51 @@ def hand_made_prefect(compose_config, host_addresses=(), target_major=3):
     return result
 
 
+def adoption_mismatches(found, running, inventory):
+    """What keeps the inventory from taking over the hand-made deployment, one sentence
+    each naming what to set. ``found``: hand_made_prefect's result; ``running``: what the
+    project's own image read (roles/adopt/files/read_hand_made.py); ``inventory``: the
+    target ``prefect_version``, the database ``name``, ``user`` and ``port``, the ``host``
+    adopted onto, ``database_hosts`` (prefect_database hosts and their postgresql_mode)
+    and the pools the prefect_worker hosts serve (``served_pools``)."""
+    database = found['database']
+    mismatches = []
+    if LooseVersion(running['prefect_version']) > LooseVersion(inventory['prefect_version']):
+        mismatches.append(
+            "The hand-made server runs Prefect %s, newer than prefect_version %s: Prefect's migrations only go "
+            "forward. Set prefect_version to %s or later." % (
+                running['prefect_version'], inventory['prefect_version'], running['prefect_version']))
+    wanted = (database['name'], database['user'], int(database['port']))
+    if wanted != (inventory['name'], inventory['user'], int(inventory['port'])):
+        mismatches.append(
+            'The hand-made server uses the database %s as %s on port %s: set prefect_database_name: %s, '
+            'prefect_database_user: %s and prefect_database_port: %s in the inventory (they are %s, %s and %s).'
+            % (wanted + wanted + (inventory['name'], inventory['user'], inventory['port'])))
+    database_hosts = inventory['database_hosts']
+    if database['local'] and inventory['host'] not in database_hosts:
+        mismatches.append(
+            'The database runs on %s itself: put %s in the prefect_database group, so that the postgresql role '
+            'manages it in local mode.' % (inventory['host'], inventory['host']))
+    if not database['local'] and list(database_hosts.values()) != ['external']:
+        mismatches.append(
+            'The database runs on %s, another host: give the inventory one prefect_database host with '
+            'postgresql_mode: external and postgresql_admin_host: %s (the host the postgresql role manages it '
+            'from).' % (database['host'], database['host']))
+    # Known only when the database answered (the caller refuses one that did not).
+    process_pools = {pool['name'] for pool in running['database'].get('pools', []) if pool['type'] == 'process'}
+    unserved = [pool for pool in running['database'].get('deployment_pools', [])
+                if pool in process_pools and pool not in inventory['served_pools']]
+    if unserved:
+        mismatches.append(
+            'The hand-made deployments run in the work pools %s, which no prefect_worker host serves: add them to '
+            'worker_processes (for example - pool: %s), or their runs would wait for ever.'
+            % (', '.join(unserved), unserved[0]))
+    return mismatches
+
+
 class FilterModule:
     def filters(self):
         return {
             'hand_made_prefect': hand_made_prefect,
+            'adoption_mismatches': adoption_mismatches,
         }

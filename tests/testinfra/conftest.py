@@ -258,6 +258,16 @@ def browser(tmp_path):
     driver.quit()
 
 
+def api_responses(browser):
+    """(status, URL) of each API response the page received since the last call."""
+    responses = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived" and "/api/" in message["params"]["response"]["url"]:
+            responses.append((message["params"]["response"]["status"], message["params"]["response"]["url"]))
+    return responses
+
+
 def keep_artifact(scenario, name):
     """A path under build/artifacts/<scenario>/ for a file that outlives the test run
     (a screenshot, a log), kept beside the JUnit reports."""

@@ -15,7 +15,15 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REPO, Polling, ansible_playbook, generated_secrets_dir, keep_artifact, private_ca_certificate
+from conftest import (
+    REPO,
+    Polling,
+    ansible_playbook,
+    api_responses,
+    generated_secrets_dir,
+    keep_artifact,
+    private_ca_certificate,
+)
 
 testinfra_hosts = ["https-aio"]
 
@@ -168,16 +176,6 @@ def test_a_verbose_rerun_prints_no_private_key_and_no_password(host, tmp_path):
     assert "changed=0" in output.split("PLAY RECAP")[-1], output[-3000:]
     leaked = [secret[:6] + "..." for secret in secrets if secret in output]
     assert not leaked, f"the -vvv output holds secrets starting with {leaked}"
-
-
-def api_responses(browser):
-    """(status, URL) of each API response the page received since the last call."""
-    responses = []
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.responseReceived" and "/api/" in message["params"]["response"]["url"]:
-            responses.append((message["params"]["response"]["status"], message["params"]["response"]["url"]))
-    return responses
 
 
 def test_the_ui_logs_in_and_lists_a_flow_run_in_a_real_browser(browser, prefect_api, tmp_path):

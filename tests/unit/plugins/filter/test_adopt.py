@@ -84,6 +84,14 @@ def test_an_unset_database_url_asks_for_it():
     assert len(problems) == 1 and 'adopt_database_url' in problems[0] and 'DATABASE_URL' in problems[0]
 
 
+def test_a_given_database_url_replaces_the_service_s():
+    config = project(environment={'PREFECT_API_DATABASE_CONNECTION_URL': ''})
+    found = adopt.hand_made_prefect(config, database_url='postgresql+asyncpg://u:p@db.example:6432/flows')
+    assert found['problems'] == []
+    assert found['database_setting'] == 'adopt_database_url'
+    assert (found['database']['host'], found['database']['port'], found['database']['name']) == ('db.example', 6432, 'flows')
+
+
 def test_prefect_1_is_refused():
     config = {'services': {'graphql': {'image': 'prefecthq/server:core-1.4.1'},
                            'hasura': {'image': 'hasura/graphql-engine:v2.0.9'},
@@ -120,3 +128,60 @@ def test_image_major_version(image, major):
 def test_hand_made_prefect_refuses_what_is_not_a_compose_config():
     with pytest.raises(AnsibleFilterError, match='docker compose config'):
         adopt.hand_made_prefect(['not', 'a', 'config'])
+
+
+# What read_hand_made.py reads from the article's deployment, and an inventory that fits it.
+RUNNING = {'prefect_version': '2.20.27',
+           'database': {'reachable': True, 'pools': [{'name': 'legacy-pool', 'type': 'process'},
+                                                     {'name': 'k8s', 'type': 'kubernetes'}],
+                        'deployment_pools': ['k8s', 'legacy-pool']}}
+INVENTORY = {'prefect_version': '3.9.1', 'name': 'prefect', 'user': 'prefect', 'port': 5432, 'host': 'vm1',
+             'database_hosts': {'vm1': 'local'}, 'served_pools': ['legacy-pool']}
+
+
+def mismatches(running=None, **inventory):
+    found = adopt.hand_made_prefect(ARTICLE, ['10.0.0.7'])
+    return adopt.adoption_mismatches(found, running or RUNNING, dict(INVENTORY, **inventory))
+
+
+def test_an_inventory_that_fits_has_no_mismatch():
+    # A kubernetes pool is not the collection's to serve: it is not asked for.
+    assert mismatches() == []
+
+
+def test_a_target_older_than_the_running_release_is_refused():
+    found = mismatches(prefect_version='2.19.0')
+    assert len(found) == 1
+    assert 'runs Prefect 2.20.27, newer than prefect_version 2.19.0' in found[0]
+    assert 'Set prefect_version to 2.20.27 or later' in found[0]
+
+
+def test_other_database_names_say_what_to_set_and_only_that():
+    found = mismatches(name='flows', port='6432')
+    assert found == ['The hand-made server uses the database prefect as prefect on port 5432: set '
+                     'prefect_database_name: prefect, prefect_database_user: prefect and prefect_database_port: 5432 '
+                     'in the inventory (they are flows, prefect and 6432).']
+
+
+def test_a_local_database_needs_the_host_in_prefect_database():
+    found = mismatches(database_hosts={'db1': 'local'})
+    assert len(found) == 1 and 'put vm1 in the prefect_database group' in found[0]
+
+
+def test_a_remote_database_needs_one_external_mode_host():
+    found = adopt.hand_made_prefect(ARTICLE, ['10.0.0.9'])
+    inventory = dict(INVENTORY, database_hosts={'vm1': 'local'})
+    problems = adopt.adoption_mismatches(found, RUNNING, inventory)
+    assert len(problems) == 1 and 'postgresql_mode: external and postgresql_admin_host: 10.0.0.7' in problems[0]
+    assert adopt.adoption_mismatches(found, RUNNING, dict(INVENTORY, database_hosts={'db1': 'external'})) == []
+
+
+def test_pools_of_old_deployments_that_no_worker_serves_are_named():
+    found = mismatches(served_pools=['process-pool'])
+    assert len(found) == 1
+    assert 'work pools legacy-pool, which no prefect_worker host serves' in found[0]
+    assert '- pool: legacy-pool' in found[0]
+
+
+def test_an_unreachable_database_leaves_the_pools_to_the_reachability_check():
+    assert mismatches({'prefect_version': '2.20.27', 'database': {'reachable': False, 'error': 'refused'}}) == []
