@@ -77,6 +77,15 @@ def postgresql_sizing(memory_mb, max_connections):
     }
 
 
+def prefect_connections(server_hosts, scale_out, pool_size, max_overflow):
+    """max_connections for the Prefect servers of ``server_hosts`` hosts: every server process's
+    pool and overflow (scaled out, each host runs two: the API and the background services),
+    twice over (a recreated container overlaps the old one for a moment), plus 20 for
+    administration; at least PostgreSQL's default of 100."""
+    processes = int(server_hosts) * (2 if scale_out else 1)
+    return max(100, processes * (int(pool_size) + int(max_overflow)) * 2 + 20)
+
+
 def _as_printed(value):
     """A setting's value as PostgreSQL prints it: list settings (listen_addresses = 'a,b')
     come back as 'a, b'."""
@@ -102,5 +111,6 @@ class FilterModule:
             'server_clients': server_clients,
             'meminfo_mb': meminfo_mb,
             'postgresql_sizing': postgresql_sizing,
+            'prefect_connections': prefect_connections,
             'settings_to_apply': settings_to_apply,
         }

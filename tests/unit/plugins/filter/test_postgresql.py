@@ -84,3 +84,16 @@ def test_settings_to_apply_reads_list_settings_as_postgresql_prints_them():
     live = [{'name': 'listen_addresses', 'value': 'localhost, 10.0.0.5', 'pending_restart': False}]
     assert postgresql.settings_to_apply({'listen_addresses': 'localhost,10.0.0.5'}, live) == []
     assert postgresql.settings_to_apply({'listen_addresses': 'localhost,10.0.0.6'}, live) == ['listen_addresses']
+
+
+@pytest.mark.parametrize(
+    ('hosts', 'scale_out', 'expected'),
+    [
+        (1, False, 100),  # 1 x 15 x 2 + 20 = 50: PostgreSQL's default stays
+        (4, False, 140),  # 4 x 15 x 2 + 20
+        (2, True, 140),  # two processes a host: 4 x 15 x 2 + 20
+        (0, False, 100),
+    ],
+)
+def test_prefect_connections_cover_every_server_process_twice(hosts, scale_out, expected):
+    assert postgresql.prefect_connections(hosts, scale_out, 5, '10') == expected
