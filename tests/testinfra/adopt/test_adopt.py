@@ -31,6 +31,8 @@ from conftest import (
 testinfra_hosts = ["adopt-aio"]
 
 STATE_FILE = "/etc/prefect-ops/adoption.json"
+# Where the hand-made server answered before the adoption, and answers after a rollback.
+HAND_MADE_URL = "http://127.0.0.1:14250"
 
 
 def said(run):
@@ -146,6 +148,14 @@ def test_the_ui_shows_the_old_runs_in_a_real_browser(browser, prefect_api, seede
     assert responses and all(status < 400 for status, _url in responses), responses
 
 
+def test_a_second_adoption_says_the_host_is_managed_and_changes_nothing(host, record):
+    run = run_playbook("playbooks/adopt.yml")
+    assert run.returncode == 0, said(run)[-3000:]
+    assert play_recap(run.stdout)["adopt-aio"]["changed"] == 0, said(run)[-3000:]
+    assert (f"adopt-aio is managed already: the hand-made project {record['project_dir']} "
+            f"(Prefect {record['from_version']}) was adopted at {record['started_at']}") in said(run)
+
+
 def test_site_yml_then_manages_it_and_changes_nothing(host):
     run = run_playbook("playbooks/site.yml")
     assert run.returncode == 0, said(run)[-3000:]
@@ -198,16 +208,16 @@ def test_what_cannot_be_adopted_is_refused_before_any_change(host, project, extr
     assert host.check_output("docker ps --format '{{.Names}}' | sort") == before
 
 
-def test_the_rollback_brings_the_hand_made_stack_back_with_its_data(host, prefect_api, seeded, record):
+def test_the_rollback_brings_the_hand_made_stack_back_with_its_data(host, seeded, record):
     # Last: the adopted platform is stopped after this.
     run = run_playbook("playbooks/adopt_rollback.yml", {"adopt_project_dir": record["project_dir"]})
     assert run.returncode == 0, said(run)[-3000:]
     assert not host.file(STATE_FILE).exists
-    # The hand-made server answers on the same published port, with no auth, as before.
+    # The hand-made server answers on its port again, with no auth, as before.
     deadline = time.monotonic() + 180
     while True:
         try:
-            version = requests.get(prefect_api.url + "/api/admin/version", timeout=10)
+            version = requests.get(HAND_MADE_URL + "/api/admin/version", timeout=10)
             if version.status_code == 200:
                 break
         except requests.ConnectionError:
@@ -217,14 +227,18 @@ def test_the_rollback_brings_the_hand_made_stack_back_with_its_data(host, prefec
     assert version.json() == record["from_version"]
     assert host.check_output("docker inspect --format '{{.Config.Image}}' prefect-compose-prefect-1") == HAND_MADE_IMAGE
     run_ids = seeded["completed_run_ids"] + [seeded["failed_run_id"]]
-    runs = requests.post(prefect_api.url + "/api/flow_runs/filter", json={}, timeout=15).json()
+    runs = requests.post(HAND_MADE_URL + "/api/flow_runs/filter", json={}, timeout=15).json()
     # The runs of the hand-made days with their states; besides them only the runs the
     # Prefect 2 scheduler keeps ahead for the cron schedule: none made on Prefect 3 since
     # the adoption (test_a_new_run_... completed one there).
     assert {run["id"]: run["state"]["type"] for run in runs if run["id"] in run_ids} == seeded["run_states"]
     others = [(run["auto_scheduled"], run["state"]["type"]) for run in runs if run["id"] not in run_ids]
     assert set(others) <= {(True, "SCHEDULED")}, others
-    deployment = requests.get(prefect_api.url + f"/api/deployments/{seeded['deployment_id']}", timeout=15)
+    deployment = requests.get(HAND_MADE_URL + f"/api/deployments/{seeded['deployment_id']}", timeout=15)
     assert deployment.status_code == 200 and deployment.json()["work_pool_name"] == "legacy-pool"
     assert psql(host, "prefect", "SELECT version_num FROM alembic_version") == [record["from_revision"]]
+    # Nothing of the collection's runs any more: server, front door, workers.
     assert "prefect-server-1" not in host.check_output("docker ps --format '{{.Names}}'")
+    assert not host.service("caddy").is_running and not host.service("caddy").is_enabled
+    assert host.run("systemctl list-units --state=running --no-legend 'prefect-worker*'").stdout.strip() == ""
+    assert host.run("systemctl list-unit-files --state=enabled --no-legend 'prefect-worker*'").stdout.strip() == ""

@@ -117,6 +117,10 @@ CASES = {
         {"worker_processes": [{"pool": "etl", "count": 0}]},
         ["count", "must be a whole number of workers, 1 or more (got 0)", "remove the entry to run no workers"],
     ),
+    "worker poll settings below their minimums": (
+        {"worker_query_seconds": 0, "worker_start_timeout": 0},
+        ["worker_query_seconds must be at least 1 (got 0).", "worker_start_timeout must be at least 1 (got 0)."],
+    ),
     "start timeout of zero": (
         {"server_start_timeout": 0},
         ["server_start_timeout", "more than 0 (got '0')"],
@@ -211,6 +215,8 @@ NOT_NAMED = {
     "a pool listed twice, of an unknown type": ["the Prefect API rejects"],
     "external URL on 0.0.0.0": ["prefect_version must look like", "prefect_api_port"],
     "start timeout of zero": ["server_memory_limit", "server_cpus"],
+    "worker poll settings below their minimums": ["worker_prefetch_seconds", "worker_healthcheck_port",
+                                                  "worker_pool_polls_per_second"],
     "bind address that is not an address": ["server_port"],
     "server container as root": ["server_tmpfs_size", "server_pids_limit"],
     "certificate with another key": ["expired", "does not cover"],
