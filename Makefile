@@ -17,7 +17,7 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/prefect_ops/prefect
 # Every scenario under molecule/, unless SCENARIOS=... narrows it.
 SCENARIOS   ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units ansible-test-pip installed molecule bench clean
+.PHONY: help venv host-deps collection demo demo-destroy test lint sanity units images ansible-test-pip installed molecule bench clean
 
 help:
 	@echo "make demo    deploy the platform onto a local sandbox host and print how to reach it"
@@ -48,11 +48,17 @@ demo: host-deps collection
 demo-destroy: collection
 	sandbox/demo.sh destroy
 
-# Every check, in order; the last line printed is the totals of all test reports.
+# Every check; the last line printed is the totals of all test reports. The scenarios'
+# images build while lint, sanity and the unit tests run (each one's output in one piece).
 test: host-deps collection
 	rm -rf build/junit
-	$(MAKE) lint sanity units molecule
+	$(MAKE) -j2 --output-sync=target lint sanity units images
+	$(MAKE) molecule
 	python tests/report.py build/junit
+
+# Every Prefect image archive the scenarios ask for, built side by side.
+images: host-deps collection
+	python tests/testbed/prebuild_images.py
 
 lint: collection
 	yamllint -s .

@@ -12,6 +12,7 @@ stack with its data.
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -148,6 +149,7 @@ def test_the_ui_shows_the_old_runs_in_a_real_browser(browser, prefect_api, seede
     assert responses and all(status < 400 for status, _url in responses), responses
 
 
+# Molecule's idempotence step ran adopt.yml again, site.yml's plays included: changed=0.
 def test_a_second_adoption_says_the_host_is_managed_and_changes_nothing(host, record):
     run = run_playbook("playbooks/adopt.yml")
     assert run.returncode == 0, said(run)[-3000:]
@@ -156,15 +158,9 @@ def test_a_second_adoption_says_the_host_is_managed_and_changes_nothing(host, re
             f"(Prefect {record['from_version']}) was adopted at {record['started_at']}") in said(run)
 
 
-def test_site_yml_then_manages_it_and_changes_nothing(host):
-    run = run_playbook("playbooks/site.yml")
-    assert run.returncode == 0, said(run)[-3000:]
-    assert play_recap(run.stdout)["adopt-aio"]["changed"] == 0, said(run)[-3000:]
-
-
 # Projects that cannot be adopted, written beside the adopted one. The reader runs in the
 # project's own image: the hand-made Prefect 2 image and the pinned one are on the host.
-HAND_MADE_IMAGE = "prefecthq/prefect:2-python3.12"
+HAND_MADE_IMAGE = "prefecthq/prefect:{hand_made_tag}"
 BAD_PROJECTS = {
     "not-prefect": {"web": {"image": "nginx:stable"}},
     "sqlite": {"prefect": {"image": HAND_MADE_IMAGE, "entrypoint": ["prefect", "server", "start"],
@@ -179,33 +175,54 @@ BAD_PROJECTS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("project", "extra_vars", "expected"),
-    [
-        (None, {"adopt_project_dir": "/opt/nowhere"},
-         ["adopt_project_dir /opt/nowhere is not a directory", "hand-made docker-compose.yml"]),
-        ("not-prefect", {}, ["has no service running `prefect server start`", "exactly one"]),
-        ("sqlite", {}, ["keeps its data in SQLite (/root/.prefect/p.db)", "Point the project at a new PostgreSQL"]),
-        ("lost-database", {}, ["does not answer from the project's container", "Start PostgreSQL, or fix the URL"]),
-        ("newer", {"prefect_version": "3.6.29"},
-         ["runs Prefect {pinned}, newer than prefect_version 3.6.29", "Set prefect_version to {pinned} or later"]),
-    ],
-)
-def test_what_cannot_be_adopted_is_refused_before_any_change(host, project, extra_vars, expected):
+# case: (project written under /opt/bad-<case>, or None; extra vars; what the message says)
+REFUSALS = {
+    "missing directory": (None, {"adopt_project_dir": "/opt/nowhere"},
+                          ["adopt_project_dir /opt/nowhere is not a directory", "hand-made docker-compose.yml"]),
+    "no Prefect server": ("not-prefect", {}, ["has no service running `prefect server start`", "exactly one"]),
+    "SQLite": ("sqlite", {}, ["keeps its data in SQLite (/root/.prefect/p.db)",
+                              "Point the project at a new PostgreSQL"]),
+    "unreachable database": ("lost-database", {}, ["does not answer from the project's container",
+                                                   "Start PostgreSQL, or fix the URL"]),
+    "target older than the running release": (
+        "newer", {"prefect_version": "3.6.29"},
+        ["runs Prefect {pinned}, newer than prefect_version 3.6.29", "Set prefect_version to {pinned} or later"]),
+}
+# The cases are independent runs that each fail in seconds: a few at once.
+PARALLEL_RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def refused_runs(host):
+    """Each case's adopt.yml run, and the host's containers before and after them all."""
     pinned = pinned_prefect_version(host)
-    if project is not None:
-        directory = f"/opt/bad-{project}"
-        compose = json.dumps({"services": BAD_PROJECTS[project]}).replace("{pinned}", pinned)
-        host.run("mkdir -p %s && printf '%%s' %s > %s/compose.yaml", directory, compose, directory)
-        extra_vars = {"adopt_project_dir": directory, **extra_vars}
-    before = host.check_output("docker ps --format '{{.Names}}' | sort")
-    run = run_playbook("playbooks/adopt.yml", extra_vars)
+    runs_vars = {}
+    for case, (project, extra_vars, _expected) in REFUSALS.items():
+        if project is not None:
+            directory = f"/opt/bad-{project}"
+            compose = (json.dumps({"services": BAD_PROJECTS[project]}).replace("{pinned}", pinned)
+                       .replace("{hand_made_tag}", inventory_vars(host)["adopt_hand_made_image_tag"]))
+            host.run("mkdir -p %s && printf '%%s' %s > %s/compose.yaml", directory, compose, directory)
+            extra_vars = {"adopt_project_dir": directory, **extra_vars}
+        runs_vars[case] = extra_vars
+    containers = "docker ps --format '{{.Names}}' | sort"
+    before = host.check_output(containers)
+    with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        futures = {case: pool.submit(run_playbook, "playbooks/adopt.yml", extra) for case, extra in runs_vars.items()}
+        runs = {case: future.result() for case, future in futures.items()}
+    return runs, before, host.check_output(containers)
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_what_cannot_be_adopted_is_refused_before_any_change(host, refused_runs, case):
+    runs, containers_before, containers_after = refused_runs
+    run, pinned = runs[case], pinned_prefect_version(host)
     assert run.returncode != 0, said(run)[-3000:]
-    for words in expected:
+    for words in REFUSALS[case][2]:
         assert words.replace("{pinned}", pinned) in said(run), said(run)[-3000:]
     assert "Nothing was changed" in said(run)
     assert play_recap(run.stdout)["adopt-aio"]["changed"] == 0
-    assert host.check_output("docker ps --format '{{.Names}}' | sort") == before
+    assert containers_after == containers_before
 
 
 def test_the_rollback_brings_the_hand_made_stack_back_with_its_data(host, seeded, record):
@@ -225,7 +242,8 @@ def test_the_rollback_brings_the_hand_made_stack_back_with_its_data(host, seeded
         assert time.monotonic() < deadline, "the hand-made server did not come back"
         time.sleep(2)
     assert version.json() == record["from_version"]
-    assert host.check_output("docker inspect --format '{{.Config.Image}}' prefect-compose-prefect-1") == HAND_MADE_IMAGE
+    image = host.check_output("docker inspect --format '{{.Config.Image}}' prefect-compose-prefect-1")
+    assert image == HAND_MADE_IMAGE.format(hand_made_tag=inventory_vars(host)["adopt_hand_made_image_tag"])
     run_ids = seeded["completed_run_ids"] + [seeded["failed_run_id"]]
     runs = requests.post(HAND_MADE_URL + "/api/flow_runs/filter", json={}, timeout=15).json()
     # The runs of the hand-made days with their states; besides them only the runs the
