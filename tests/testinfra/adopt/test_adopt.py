@@ -33,7 +33,7 @@ testinfra_hosts = ["adopt-aio"]
 
 STATE_FILE = "/etc/prefect-ops/adoption.json"
 # Where the hand-made server answered before the adoption, and answers after a rollback.
-HAND_MADE_URL = "http://127.0.0.1:14250"
+HAND_MADE_URL = "http://127.0.0.1:14260"
 
 
 def said(run):
