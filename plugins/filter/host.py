@@ -33,9 +33,62 @@ def platforms_text(platforms):
     return ' or '.join('%s %s' % (name, '/'.join(str(r) for r in releases)) for name, releases in platforms.items())
 
 
-def dpkg_installed(lines):
-    """Package names of the installed lines ('ii <name>') in dpkg-query output."""
-    return [line.split()[-1] for line in lines if line.startswith('ii ')]
+def host_survey(lines):
+    """What _common's survey printed, one fact a line ('<kind> <value>'), as a dict:
+    ``packages`` (installed name -> version, from 'package <status> <name> [<version>]'),
+    ``package_index`` (the index files under /var/lib/apt/lists), ``postgresql_clusters``
+    ('17/main' for 'postgresql-cluster /etc/postgresql/17/main') and ``apt_files`` (path ->
+    file name, for 'apt-file <path>'), ``postgresql_ports`` ('17/main' -> 5432, from
+    'postgresql-port /var/lib/postgresql/17/main 5432', the port in a running cluster's
+    postmaster.pid) and ``meminfo`` (the MemTotal line of /proc/meminfo, from 'memory
+    MemTotal: ...') and ``units`` (unit -> {'active': ActiveState, 'enabled': UnitFileState}, from the
+    'unit-Id', 'unit-ActiveState' and 'unit-UnitFileState' lines of `systemctl show`, in that
+    unit's block). Lines of another kind are ignored."""
+    survey = {'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {},
+              'postgresql_ports': {}, 'meminfo': '', 'units': {}}
+    unit = None
+    for line in lines or []:
+        kind, _sep, value = line.partition(' ')
+        if kind == 'package':
+            fields = value.split()
+            if len(fields) >= 2 and fields[0] == 'ii':
+                survey['packages'][fields[1]] = fields[2] if len(fields) > 2 else ''
+        elif kind == 'index' and value:
+            survey['package_index'].append(value)
+        elif kind == 'postgresql-cluster' and value.startswith('/etc/postgresql/'):
+            survey['postgresql_clusters'].append(value[len('/etc/postgresql/'):].strip('/'))
+        elif kind == 'apt-file' and value:
+            survey['apt_files'][value] = os.path.basename(value)
+        elif kind == 'postgresql-port':
+            data_dir, _sep, port = value.rpartition(' ')
+            if data_dir.startswith('/var/lib/postgresql/') and port.isdigit():
+                survey['postgresql_ports'][data_dir[len('/var/lib/postgresql/'):].strip('/')] = int(port)
+        elif kind == 'memory':
+            survey['meminfo'] = value
+        elif kind == 'unit-Id' and value:
+            unit = survey['units'].setdefault(value, {'active': '', 'enabled': ''})
+        elif kind in ('unit-ActiveState', 'unit-UnitFileState') and unit is not None:
+            unit['active' if kind == 'unit-ActiveState' else 'enabled'] = value
+    survey['postgresql_clusters'].sort()
+    return survey
+
+
+_ACTIVE = {'started': ('active',), 'stopped': ('inactive', 'failed')}
+
+
+def units_to_change(names, units, state='started', enabled=True):
+    """The systemd units among ``names`` ('docker' or 'docker.service') whose state, as
+    host_survey's ``units`` saw it, is not ``state`` (started or stopped) and ``enabled``: the
+    ones a systemd_service task has work for. Every name for another state (restarted,
+    reloaded), and a unit the survey did not see (not installed, not loaded yet)."""
+    wanted_enabled = ('enabled',) if enabled else ('disabled',)
+    changes = []
+    for name in names:
+        seen = (units or {}).get(name if '.' in name else name + '.service')
+        if not (seen and state in _ACTIVE and seen['active'] in _ACTIVE[state]
+                and (enabled is None or seen['enabled'] in wanted_enabled)):
+            changes.append(name)
+    return changes
 
 
 def version_in_text(text):
@@ -77,7 +130,8 @@ class FilterModule:
             'hosts_of': hosts_of,
             'platform_supported': platform_supported,
             'platforms_text': platforms_text,
-            'dpkg_installed': dpkg_installed,
+            'host_survey': host_survey,
             'version_in_text': version_in_text,
+            'units_to_change': units_to_change,
             'image_archive_to_ship': image_archive_to_ship,
         }

@@ -2,12 +2,17 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
 
-"""PostgreSQL: the postgresql role's client rules of pg_hba.conf, memory sizing and which
-settings differ from what the server runs, and the socket URL a server next to its
-database connects with."""
+"""PostgreSQL: the postgresql role's client rules of pg_hba.conf, memory sizing, which
+settings differ from what the server runs and whether the Prefect role and database are
+as wanted, and the socket URL a server next to its database connects with."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import re
 from urllib.parse import quote
 
@@ -102,6 +107,69 @@ def settings_to_apply(wanted, live_rows):
     return [name for name in wanted if name not in in_effect]
 
 
+_SCRAM = re.compile(r'^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$')
+
+
+def password_matches(verifier, password, user):
+    """Whether ``password`` is the one PostgreSQL stored as ``verifier`` (pg_authid.rolpassword:
+    SCRAM-SHA-256, or md5 of password and user name). False for anything else, a password
+    that needs SASLprep's mapping included: the role is then altered, which is never wrong."""
+    verifier, password = verifier or '', password or ''
+    found = _SCRAM.match(verifier)
+    if found:
+        iterations, salt, stored_key, server_key = found.groups()
+        try:
+            salt, stored_key, server_key = (base64.b64decode(part) for part in (salt, stored_key, server_key))
+        except (binascii.Error, ValueError):
+            return False
+        salted = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, int(iterations))
+        client_key = hmac.new(salted, b'Client Key', 'sha256').digest()
+        return (hmac.compare_digest(hashlib.sha256(client_key).digest(), stored_key)
+                and hmac.compare_digest(hmac.new(salted, b'Server Key', 'sha256').digest(), server_key))
+    if verifier.startswith('md5') and len(verifier) == 35:
+        wanted = 'md5' + hashlib.md5((password + (user or '')).encode('utf-8')).hexdigest()
+        return hmac.compare_digest(verifier, wanted)
+    return False
+
+
+_ROLE_FLAGS = {'LOGIN': 'rolcanlogin', 'SUPERUSER': 'rolsuper', 'CREATEDB': 'rolcreatedb',
+               'CREATEROLE': 'rolcreaterole', 'INHERIT': 'rolinherit', 'REPLICATION': 'rolreplication',
+               'BYPASSRLS': 'rolbypassrls'}
+
+
+def _row(value):
+    """A row that PostgreSQL built with row_to_json: a dict, or its JSON text from a driver
+    that does not decode json columns."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def role_converged(role, user, password, flags):
+    """Whether the role as read from pg_authid (``role``: its columns, or None when it does not
+    exist) has the password and every attribute of ``flags`` ('LOGIN,NOSUPERUSER,...'): then
+    postgresql_user has nothing to do. An unknown flag counts as not converged."""
+    role = _row(role)
+    if not role:
+        return False
+    for flag in [f.strip().upper() for f in (flags or '').split(',') if f.strip()]:
+        wanted = not flag.startswith('NO')
+        column = _ROLE_FLAGS.get(flag[2:] if not wanted else flag)
+        if column is None or column not in role or bool(role[column]) != wanted:
+            return False
+    return password_matches(role.get('rolpassword'), password, user)
+
+
+def database_converged(database, owner, encoding, locale=''):
+    """Whether the database as read from pg_database (``database``: owner, encoding, datcollate,
+    datctype, or None when it does not exist) has the owner, encoding and (when given) locale:
+    then postgresql_db has nothing to do."""
+    database = _row(database)
+    if not database:
+        return False
+    return (database.get('owner') == owner
+            and str(database.get('encoding', '')).upper() == str(encoding).upper()
+            and (not locale or (database.get('datcollate') == locale and database.get('datctype') == locale)))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -113,4 +181,6 @@ class FilterModule:
             'postgresql_sizing': postgresql_sizing,
             'prefect_connections': prefect_connections,
             'settings_to_apply': settings_to_apply,
+            'role_converged': role_converged,
+            'database_converged': database_converged,
         }

@@ -151,6 +151,15 @@ changed_paths:
   type: list
   elements: str
   sample: [/opt/app/app.env]
+created_paths:
+  description:
+    - The paths among O(directories), O(files) and O(secret_files) that did not exist and were (or in check mode
+      would be) created, in the order they were handled. A comparison in check mode tells a file that would
+      change from one that is not there yet with it.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/app]
 """
 
 import os
@@ -183,6 +192,7 @@ class ConfigFiles:
     def __init__(self, module):
         self.module = module
         self.changed_paths = []
+        self.created_paths = []
         self.diffs = []
         # Directories this run creates: in check mode they are not there, yet a file may go in them.
         self.created_directories = set()
@@ -211,6 +221,7 @@ class ConfigFiles:
             diff['before'], diff['after'] = {'state': 'absent'}, {'state': 'directory'}
             changed = True
             self.created_directories.add(path)
+            self.created_paths.append(path)
             if not self.module.check_mode:
                 os.makedirs(path, mode=0o700)
                 self._set_attributes(path, spec, None)
@@ -239,6 +250,8 @@ class ConfigFiles:
             self.module.fail_json(msg='the directory of %s does not exist: list it in directories' % path)
         if not self.module.check_mode:
             self._replace(path, spec, wanted)
+        if current is None:
+            self.created_paths.append(path)
         if secret:
             diff = None
         else:
@@ -321,7 +334,7 @@ def main():
     for path in module.params['absent']:
         run.absent(path)
 
-    result = dict(changed=bool(run.changed_paths), changed_paths=run.changed_paths)
+    result = dict(changed=bool(run.changed_paths), changed_paths=run.changed_paths, created_paths=run.created_paths)
     if module._diff:
         result['diff'] = run.diffs
     module.exit_json(**result)

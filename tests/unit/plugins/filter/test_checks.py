@@ -55,9 +55,68 @@ def test_platform_filters():
     assert host.platforms_text(platforms) == 'Debian 12/13 or Ubuntu 22.04/24.04'
 
 
-def test_dpkg_installed_and_version_in_text():
-    lines = ['ii  python3-apt', 'rc  old-thing', 'ii docker.io', 'index deb.debian.org_dists_trixie_Packages']
-    assert host.dpkg_installed(lines) == ['python3-apt', 'docker.io']
+def test_host_survey_reads_each_kind_of_line():
+    lines = [
+        'package ii  python3-apt 3.0.0',
+        'package rc  old-thing 1.0',
+        'package ii  docker.io 26.1.5+dfsg1-9+b9',
+        'package un  never-installed',
+        'package ii  no-version',
+        'index deb.debian.org_debian_dists_trixie_main_binary-amd64_Packages.lz4',
+        'postgresql-cluster /etc/postgresql/17/main',
+        'postgresql-cluster /etc/postgresql/15/other/',
+        'apt-file /etc/apt/sources.list.d/docker.list',
+        'apt-file /etc/apt/keyrings/docker.asc',
+        'find: /etc/apt/keyrings: No such file or directory',
+        'postgresql-port /var/lib/postgresql/17/main 5433',
+        'postgresql-port /var/lib/postgresql/15/other ',
+        'memory MemTotal:        4019404 kB',
+        'unit-Id docker.service',
+        'unit-ActiveState active',
+        'unit-UnitFileState enabled',
+        'unit-Id postgresql@17-main.service',
+        'unit-ActiveState failed',
+        'unit-UnitFileState ',
+        '',
+    ]
+    assert host.host_survey(lines) == {
+        'packages': {'python3-apt': '3.0.0', 'docker.io': '26.1.5+dfsg1-9+b9', 'no-version': ''},
+        'package_index': ['deb.debian.org_debian_dists_trixie_main_binary-amd64_Packages.lz4'],
+        'postgresql_clusters': ['15/other', '17/main'],
+        'apt_files': {'/etc/apt/sources.list.d/docker.list': 'docker.list', '/etc/apt/keyrings/docker.asc': 'docker.asc'},
+        'postgresql_ports': {'17/main': 5433},
+        'meminfo': 'MemTotal:        4019404 kB',
+        'units': {
+            'docker.service': {'active': 'active', 'enabled': 'enabled'},
+            'postgresql@17-main.service': {'active': 'failed', 'enabled': ''},
+        },
+    }
+
+
+def test_host_survey_of_a_bare_host_is_empty():
+    assert host.host_survey([]) == {
+        'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {}, 'postgresql_ports': {}, 'meminfo': '',
+        'units': {},
+    }
+
+
+def test_units_to_change_names_only_the_units_not_in_the_wanted_state():
+    units = {
+        'docker.service': {'active': 'active', 'enabled': 'enabled'},
+        'postgresql.service': {'active': 'active', 'enabled': 'disabled'},
+        'postgresql@17-main.service': {'active': 'failed', 'enabled': 'enabled'},
+        'redis-server.service': {'active': 'inactive', 'enabled': 'disabled'},
+    }
+    assert host.units_to_change(['docker', 'postgresql', 'postgresql@17-main', 'caddy'], units) == [
+        'postgresql', 'postgresql@17-main', 'caddy']
+    assert host.units_to_change(['docker.service'], units) == []
+    assert host.units_to_change(['redis-server', 'postgresql@17-main'], units, 'stopped', False) == ['postgresql@17-main']
+    # A restart is always work; so is a state the survey cannot tell.
+    assert host.units_to_change(['docker'], units, 'restarted') == ['docker']
+    assert host.units_to_change(['docker'], {}, 'started') == ['docker']
+
+
+def test_version_in_text():
     assert host.version_in_text('v2.26.1') == '2.26.1'
     assert host.version_in_text('Docker Compose version 2.18') == '2.18'
     assert host.version_in_text('') == '0'

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -97,3 +98,48 @@ def test_settings_to_apply_reads_list_settings_as_postgresql_prints_them():
 )
 def test_prefect_connections_cover_every_server_process_twice(hosts, scale_out, expected):
     assert postgresql.prefect_connections(hosts, scale_out, 5, '10') == expected
+
+
+# Both verifiers were made by PostgreSQL 17 (CREATE ROLE verifier_probe PASSWORD ...) with
+# password_encryption scram-sha-256, then md5.
+SCRAM = ('SCRAM-SHA-256$4096:NJpsFTCBKPGqVaCuIadh0Q==$axW/0uQDvWzEC3hxXayuz/rYbyx4IJnlrDA5Qr/6CQc='
+         ':K1PbyFZI6ytwRcCsezgBI+vDY1huZ0mN6o4gOCt7KrY=')
+SCRAM_PASSWORD = 'pässword $1'
+MD5 = 'md55a0ceec9678f627d00e7dc449fbcb610'
+
+
+def test_password_matches_the_verifiers_postgresql_stores():
+    assert postgresql.password_matches(SCRAM, SCRAM_PASSWORD, 'verifier_probe')
+    assert not postgresql.password_matches(SCRAM, 'pässword $2', 'verifier_probe')
+    assert not postgresql.password_matches(SCRAM, '', 'verifier_probe')
+    assert postgresql.password_matches(MD5, 'plain-md5', 'verifier_probe')
+    # md5 is salted with the user name.
+    assert not postgresql.password_matches(MD5, 'plain-md5', 'prefect')
+    assert not postgresql.password_matches(None, 'anything', 'prefect')
+    assert not postgresql.password_matches('SCRAM-SHA-256$4096:@@@$x:y', 'anything', 'prefect')
+
+
+ROLE = {'rolcanlogin': True, 'rolsuper': False, 'rolcreatedb': False, 'rolcreaterole': False, 'rolpassword': SCRAM}
+
+
+def test_role_converged_needs_the_role_every_flag_and_the_password():
+    flags = 'LOGIN,NOSUPERUSER,NOCREATEDB,NOCREATEROLE'
+    assert postgresql.role_converged(ROLE, 'verifier_probe', SCRAM_PASSWORD, flags)
+    assert postgresql.role_converged(json.dumps(ROLE), 'verifier_probe', SCRAM_PASSWORD, flags)
+    assert not postgresql.role_converged(None, 'verifier_probe', SCRAM_PASSWORD, flags)
+    assert not postgresql.role_converged(dict(ROLE, rolcanlogin=False), 'verifier_probe', SCRAM_PASSWORD, flags)
+    assert not postgresql.role_converged(dict(ROLE, rolcreatedb=True), 'verifier_probe', SCRAM_PASSWORD, flags)
+    assert not postgresql.role_converged(ROLE, 'verifier_probe', 'rotated', flags)
+    # A flag it cannot read counts as a change for postgresql_user to make.
+    assert not postgresql.role_converged(ROLE, 'verifier_probe', SCRAM_PASSWORD, 'LOGIN,NOREPLICATION')
+    assert not postgresql.role_converged(ROLE, 'verifier_probe', SCRAM_PASSWORD, 'LOGIN,VALID')
+
+
+def test_database_converged_needs_the_owner_encoding_and_a_given_locale():
+    database = {'owner': 'prefect', 'encoding': 'UTF8', 'datcollate': 'C.UTF-8', 'datctype': 'C.UTF-8'}
+    assert postgresql.database_converged(database, 'prefect', 'UTF8')
+    assert postgresql.database_converged(database, 'prefect', 'utf8', 'C.UTF-8')
+    assert not postgresql.database_converged(database, 'prefect', 'UTF8', 'en_US.UTF-8')
+    assert not postgresql.database_converged(database, 'someone', 'UTF8')
+    assert not postgresql.database_converged(database, 'prefect', 'LATIN1')
+    assert not postgresql.database_converged(None, 'prefect', 'UTF8')

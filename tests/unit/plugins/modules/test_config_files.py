@@ -53,6 +53,7 @@ def test_first_run_writes_everything_and_the_second_nothing(run, tmp_path):
     assert not failed, result
     assert result['changed'] is True
     assert result['changed_paths'] == [project, project + '/app.env', project + '/compose.yaml']
+    assert result['created_paths'] == result['changed_paths']
     assert mode_of(project) == 0o750
     assert read(project + '/app.env') == SECRET + '\n'
     assert mode_of(project + '/app.env') == 0o600
@@ -64,6 +65,7 @@ def test_first_run_writes_everything_and_the_second_nothing(run, tmp_path):
     assert not failed, result
     assert result['changed'] is False
     assert result['changed_paths'] == []
+    assert result['created_paths'] == []
 
 
 def test_only_what_differs_is_reported(run, tmp_path):
@@ -75,6 +77,7 @@ def test_only_what_differs_is_reported(run, tmp_path):
     failed, result = run(**args)
     assert not failed, result
     assert result['changed_paths'] == [project + '/app.env', project + '/compose.yaml']
+    assert result['created_paths'] == []
     assert mode_of(project + '/app.env') == 0o640
     assert read(project + '/app.env') == SECRET + '\n'
     assert read(project + '/compose.yaml') == 'services: {web: {}}\n'
@@ -86,12 +89,14 @@ def test_check_mode_changes_nothing(run, tmp_path):
     failed, result = run(check_mode=True, **args)
     assert not failed, result
     assert result['changed_paths'] == [project, project + '/app.env', project + '/compose.yaml']
+    assert result['created_paths'] == [project, project + '/app.env', project + '/compose.yaml']
     assert not os.path.exists(project)
 
     run(**args)
     args['files'][0]['content'] = 'changed\n'
     failed, result = run(check_mode=True, **args)
     assert result['changed_paths'] == [project + '/compose.yaml']
+    assert result['created_paths'] == []
     assert read(project + '/compose.yaml') == 'services: {}\n'
 
 
