@@ -43,9 +43,10 @@ def host_survey(lines):
     postmaster.pid) and ``meminfo`` (the MemTotal line of /proc/meminfo, from 'memory
     MemTotal: ...') and ``units`` (unit -> {'active': ActiveState, 'enabled': UnitFileState}, from the
     'unit-Id', 'unit-ActiveState' and 'unit-UnitFileState' lines of `systemctl show`, in that
-    unit's block). Lines of another kind are ignored."""
+    unit's block) and ``containers`` (Compose project -> service -> state, from 'container
+    <project> <service> <state>' of `docker ps`). Lines of another kind are ignored."""
     survey = {'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {},
-              'postgresql_ports': {}, 'meminfo': '', 'units': {}}
+              'postgresql_ports': {}, 'meminfo': '', 'units': {}, 'containers': {}}
     unit = None
     for line in lines or []:
         kind, _sep, value = line.partition(' ')
@@ -65,6 +66,10 @@ def host_survey(lines):
                 survey['postgresql_ports'][data_dir[len('/var/lib/postgresql/'):].strip('/')] = int(port)
         elif kind == 'memory':
             survey['meminfo'] = value
+        elif kind == 'container':
+            fields = value.split()
+            if len(fields) == 3:
+                survey['containers'].setdefault(fields[0], {})[fields[1]] = fields[2]
         elif kind == 'unit-Id' and value:
             unit = survey['units'].setdefault(value, {'active': '', 'enabled': ''})
         elif kind in ('unit-ActiveState', 'unit-UnitFileState') and unit is not None:
@@ -89,6 +94,13 @@ def units_to_change(names, units, state='started', enabled=True):
                 and (enabled is None or seen['enabled'] in wanted_enabled)):
             changes.append(name)
     return changes
+
+
+def services_not_running(services, containers, project):
+    """The Compose services among ``services`` that host_survey's ``containers`` did not see
+    running in ``project``."""
+    running = (containers or {}).get(project, {})
+    return [service for service in services if running.get(service) != 'running']
 
 
 def version_in_text(text):
@@ -133,5 +145,6 @@ class FilterModule:
             'host_survey': host_survey,
             'version_in_text': version_in_text,
             'units_to_change': units_to_change,
+            'services_not_running': services_not_running,
             'image_archive_to_ship': image_archive_to_ship,
         }

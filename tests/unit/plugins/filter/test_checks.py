@@ -77,6 +77,10 @@ def test_host_survey_reads_each_kind_of_line():
         'unit-Id postgresql@17-main.service',
         'unit-ActiveState failed',
         'unit-UnitFileState ',
+        'container prefect server running',
+        'container prefect migrate exited',
+        'container prefect-worker worker-1 running',
+        'container  broken',
         '',
     ]
     assert host.host_survey(lines) == {
@@ -90,13 +94,14 @@ def test_host_survey_reads_each_kind_of_line():
             'docker.service': {'active': 'active', 'enabled': 'enabled'},
             'postgresql@17-main.service': {'active': 'failed', 'enabled': ''},
         },
+        'containers': {'prefect': {'server': 'running', 'migrate': 'exited'}, 'prefect-worker': {'worker-1': 'running'}},
     }
 
 
 def test_host_survey_of_a_bare_host_is_empty():
     assert host.host_survey([]) == {
         'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {}, 'postgresql_ports': {}, 'meminfo': '',
-        'units': {},
+        'units': {}, 'containers': {},
     }
 
 
@@ -114,6 +119,14 @@ def test_units_to_change_names_only_the_units_not_in_the_wanted_state():
     # A restart is always work; so is a state the survey cannot tell.
     assert host.units_to_change(['docker'], units, 'restarted') == ['docker']
     assert host.units_to_change(['docker'], {}, 'started') == ['docker']
+
+
+def test_services_not_running_names_the_services_without_a_running_container():
+    containers = {'prefect': {'server': 'running', 'services': 'exited'}, 'other': {'server': 'running'}}
+    assert host.services_not_running(['server'], containers, 'prefect') == []
+    assert host.services_not_running(['server', 'services'], containers, 'prefect') == ['services']
+    assert host.services_not_running(['server'], containers, 'prefect-2') == ['server']
+    assert host.services_not_running(['server'], {}, 'prefect') == ['server']
 
 
 def test_version_in_text():
