@@ -7,8 +7,14 @@ cd "$(dirname "$0")/.."
 
 hosts='{"testbed_hosts": [{"name": "prefect-sandbox", "published_ports": ["127.0.0.1:4200:4200"]}]}'
 
+# The test bed's playbooks run on this machine alone, the implicit localhost, without an
+# inventory: Ansible's warnings that no inventory was parsed say nothing here.
+testbed() {
+  ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false ansible-playbook "$@"
+}
+
 if [ "${1:-}" = destroy ]; then
-  ansible-playbook tests/testbed/destroy-hosts.yml -e "$hosts"
+  testbed tests/testbed/destroy-hosts.yml -e "$hosts"
   exit 0
 fi
 
@@ -16,7 +22,7 @@ fi
 # sandbox/inventory.yml; owner-only files) and reuse them on every later run.
 secrets_dir=.sandbox/secrets
 
-ansible-playbook tests/testbed/create-hosts.yml -e "$hosts"
+testbed tests/testbed/create-hosts.yml -e "$hosts"
 ansible-playbook -i sandbox/inventory.yml -e @tests/testbed/vars.yml \
   tests/testbed/prefect-image.yml prefect_ops.prefect.site
 
