@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO, generated_secrets_dir, platform_secret, psql
+from conftest import REPO, generated_secrets_dir, platform_secret, play_recap, psql
 
 testinfra_hosts = ["ops-aio"]
 
@@ -297,6 +297,26 @@ def test_the_run_phase_alone_starts_a_stopped_worker_without_configuring(host, p
     rc, output = converge("--tags", "configure")
     assert rc == 0, output[-5000:]
     assert query_seconds_of(host, unit) == ["1"]
+
+
+def test_a_rerun_starts_postgresql_the_server_and_the_worker_that_were_stopped_by_hand(host, prefect_api, deployment_id):
+    # A re-run skips starting what ran as the run began (the host survey): what was stopped
+    # by hand must be started all the same, and say so.
+    cluster = host.check_output(
+        "systemctl list-units --plain --no-legend --all 'postgresql@*' | awk '{print $1}'").strip()
+    unit = worker_unit(host)
+    host.check_output(f"systemctl stop {unit}")
+    host.check_output("docker stop $(docker ps --quiet --filter label=com.docker.compose.service=server)")
+    host.check_output(f"systemctl stop {cluster}")
+
+    rc, output = converge()
+    assert rc == 0, output[-5000:]
+    assert play_recap(output)["ops-aio"]["changed"] >= 3, output[-5000:]
+    assert host.service(cluster).is_running
+    assert host.check_output(
+        "docker ps --filter label=com.docker.compose.service=server --format '{{.State}}'") == "running"
+    assert host.service(unit).is_running
+    a_new_run_completes_on_the_worker(prefect_api, deployment_id, 9)
 
 
 # -- rotation and leaks ------------------------------------------------------------
