@@ -195,8 +195,10 @@ def host_module_calls(result):
     """How many module runs on a host (round trips) one task's result stands for."""
     if result.get("skipped") or result.get("action") in CONTROLLER_ACTIONS:
         return 0
-    if "results" in result:
-        return sum(1 for item in result["results"] if not item.get("skipped"))
+    items = result.get("results")
+    # A loop's items each carry ansible_loop_var; a module may return a list named results too.
+    if isinstance(items, list) and items and all(isinstance(item, dict) and "ansible_loop_var" in item for item in items):
+        return sum(1 for item in items if not item.get("skipped"))
     return 1
 
 

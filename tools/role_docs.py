@@ -65,9 +65,10 @@ def type_text(spec):
     return kind
 
 
-def table(spec_file, entry='main'):
+def table(spec_file):
     specs = yaml.safe_load(spec_file.read_text())['argument_specs']
-    options = specs[entry].get('options') or {}
+    # A role's variables are its main entry point's; the prefect role has only `checks`.
+    options = specs.get('main', next(iter(specs.values()))).get('options') or {}
     lines = [BEGIN, '', '| variable | type | default | description |', '| --- | --- | --- | --- |']
     for name, spec in options.items():
         description = spec.get('description', '')

@@ -44,9 +44,14 @@ def host_survey(lines):
     MemTotal: ...') and ``units`` (unit -> {'active': ActiveState, 'enabled': UnitFileState}, from the
     'unit-Id', 'unit-ActiveState' and 'unit-UnitFileState' lines of `systemctl show`, in that
     unit's block) and ``containers`` (Compose project -> service -> state, from 'container
-    <project> <service> <state>' of `docker ps`). Lines of another kind are ignored."""
+    <project> <service> <state>' of `docker ps`), ``images`` (the 'repository:tag' of each image,
+    from 'image <repository>:<tag>' of `docker image ls`), ``accounts`` (user -> its uid, gid,
+    comment, home and shell, from 'account <line of /etc/passwd>') and ``groups`` (group -> gid,
+    from 'group <line of /etc/group>') and ``unit_files`` (the unit files in /etc/systemd/system,
+    from 'unit-file <name>'). Lines of another kind are ignored."""
     survey = {'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {},
-              'postgresql_ports': {}, 'meminfo': '', 'units': {}, 'containers': {}}
+              'postgresql_ports': {}, 'meminfo': '', 'units': {}, 'containers': {}, 'images': [],
+              'accounts': {}, 'groups': {}, 'unit_files': []}
     unit = None
     for line in lines or []:
         kind, _sep, value = line.partition(' ')
@@ -70,11 +75,25 @@ def host_survey(lines):
             fields = value.split()
             if len(fields) == 3:
                 survey['containers'].setdefault(fields[0], {})[fields[1]] = fields[2]
+        elif kind == 'unit-file' and value:
+            survey['unit_files'].append(value)
+        elif kind == 'image' and value and '<none>' not in value:
+            survey['images'].append(value)
+        elif kind == 'account':
+            fields = value.split(':')
+            # '+' and '-' lines hand over to NIS: not local accounts.
+            if len(fields) == 7 and fields[0] and fields[0][0] not in '+-':
+                survey['accounts'][fields[0]] = dict(zip(('uid', 'gid', 'comment', 'home', 'shell'), fields[2:]))
+        elif kind == 'group':
+            fields = value.split(':')
+            if len(fields) >= 3 and fields[0]:
+                survey['groups'][fields[0]] = fields[2]
         elif kind == 'unit-Id' and value:
             unit = survey['units'].setdefault(value, {'active': '', 'enabled': ''})
         elif kind in ('unit-ActiveState', 'unit-UnitFileState') and unit is not None:
             unit['active' if kind == 'unit-ActiveState' else 'enabled'] = value
     survey['postgresql_clusters'].sort()
+    survey['unit_files'] = sorted(set(survey['unit_files']))
     return survey
 
 
@@ -123,6 +142,35 @@ def image_archive_to_ship(archive, shipped, images):
         raise AnsibleFilterError('image_archive_to_ship cannot read the archive %s: %s' % (archive, e))
 
 
+def image_present(images, name):
+    """Whether ``name`` (as Docker takes it: 'prefecthq/prefect:3.9.1-python3.12', Docker Hub's
+    docker.io/ and docker.io/library/ prefixes optional, the tag 'latest' when left out) is
+    among ``images``, host_survey's list of the host's images ('repository:tag', as `docker
+    image ls` names them). An image named by digest counts as missing: the caller asks Docker."""
+    if '@' in name:
+        return False
+    last = name.rsplit('/', 1)[-1]
+    if ':' not in last:
+        name += ':latest'
+    # Docker Hub's images are listed without its host, its official ones without library/.
+    for prefix in ('docker.io/library/', 'docker.io/', 'index.docker.io/library/', 'index.docker.io/', 'library/'):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return name in (images or [])
+
+
+def account_converged(accounts, groups, user, group, home, shell, comment):
+    """Whether the local account ``user`` exists as the user module would leave it: its primary
+    group ``group`` (by gid, that group existing), ``home``, ``shell`` and ``comment``. From
+    host_survey's ``accounts`` and ``groups`` (/etc/passwd and /etc/group): a user or group the
+    files do not hold (a directory service's) counts as not converged, so the modules run."""
+    account = (accounts or {}).get(user)
+    gid = (groups or {}).get(group)
+    return bool(account and gid is not None and account['gid'] == gid and account['home'] == home
+                and account['shell'] == shell and account['comment'] == comment)
+
+
 def hosts_of(groups, names):
     """The hosts of the named inventory groups, each once, in inventory order; a group the
     inventory does not have adds none. Plays target optional groups (prefect_redis,
@@ -147,4 +195,6 @@ class FilterModule:
             'units_to_change': units_to_change,
             'services_not_running': services_not_running,
             'image_archive_to_ship': image_archive_to_ship,
+            'image_present': image_present,
+            'account_converged': account_converged,
         }

@@ -27,11 +27,24 @@ extends_documentation_fragment:
   - prefect_ops.prefect.attributes
 options:
   name:
-    description: Name of the automation, the key by which the module finds it.
+    description:
+      - Name of the automation, the key by which the module finds it.
+      - Required unless O(automations) is set; the two are mutually exclusive.
     type: str
-    required: true
+  automations:
+    description:
+      - Several automations, managed in one run of the module with one request that finds them all. Each item is a
+        dictionary of the options of one automation, C(name) (required), C(state), C(description), C(enabled),
+        C(tags), C(trigger), C(actions), C(actions_on_trigger) and C(actions_on_resolve), as documented here.
+      - An item without C(state) takes O(state). The module fails before it changes anything when an item is
+        invalid, and names the item.
+      - Mutually exclusive with O(name) and the other options of one automation.
+    type: list
+    elements: dict
   state:
-    description: V(present) creates or updates the automation, V(absent) deletes it.
+    description:
+      - V(present) creates or updates the automation, V(absent) deletes it.
+      - With O(automations), the state of each item that does not set its own.
     type: str
     choices: [present, absent]
     default: present
@@ -76,7 +89,7 @@ attributes:
     support: full
     details:
       - The diff shows the managed fields before and after, as the module sends them; an empty dictionary stands
-        for an automation that does not exist.
+        for an automation that does not exist. With O(automations), before and after map each name to them.
   idempotent:
     support: full
 notes:
@@ -120,6 +133,16 @@ EXAMPLES = r"""
         state: CRASHED
         message: The flow run sent no heartbeat for 90 seconds.
 
+- name: Keep two automations, in one run of the module
+  prefect_ops.prefect.automation:
+    url: http://prefect.example.com:4200/api
+    auth_string: "{{ prefect_api_auth_string }}"
+    automations:
+      - name: zombie-flow-runs
+        enabled: true
+      - name: an-automation-no-longer-wanted
+        state: absent
+
 - name: Pause it for a maintenance window
   prefect_ops.prefect.automation:
     url: http://prefect.example.com:4200/api
@@ -138,7 +161,7 @@ EXAMPLES = r"""
 RETURN = r"""
 automation:
   description: The automation as the server holds it afterwards (as it would, in check mode); empty when absent.
-  returned: success
+  returned: success, with O(name)
   type: dict
   sample:
     id: 41292992-320d-4a40-b75c-ae486fd61f20
@@ -148,16 +171,27 @@ automation:
     actions: [{type: change-flow-run-state, state: CRASHED}]
 action:
   description: What the module did (or would do, in check mode).
-  returned: success
+  returned: success, with O(name)
   type: str
   sample: updated
   choices: [created, updated, deleted, none]
 changed_fields:
   description: The managed fields that differed.
-  returned: success
+  returned: success, with O(name)
   type: list
   elements: str
   sample: [trigger]
+results:
+  description: With O(automations), one item per automation, in their order, with its RV(automation), RV(action) and
+    RV(changed_fields), and its C(name).
+  returned: success, with O(automations)
+  type: list
+  elements: dict
+  sample:
+    - name: zombie-flow-runs
+      action: none
+      changed_fields: []
+      automation: {id: 41292992-320d-4a40-b75c-ae486fd61f20, name: zombie-flow-runs, enabled: true}
 url:
   description: The base URL of the API the module talked to.
   returned: always
@@ -166,6 +200,8 @@ url:
 """
 
 import copy
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.prefect_ops.prefect.plugins.module_utils._api_module import PrefectApiModule
 from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
@@ -176,6 +212,19 @@ from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api im
 
 # The fields the module manages, in the order they appear in diffs and in a PUT body.
 FIELDS = ('name', 'description', 'enabled', 'tags', 'trigger', 'actions', 'actions_on_trigger', 'actions_on_resolve')
+
+# The options of one automation: the module's own, and those of each item of automations.
+AUTOMATION_SPEC = dict(
+    name=dict(type='str'),
+    state=dict(type='str', choices=['present', 'absent']),
+    description=dict(type='str'),
+    enabled=dict(type='bool'),
+    tags=dict(type='list', elements='str'),
+    trigger=dict(type='dict'),
+    actions=dict(type='list', elements='dict'),
+    actions_on_trigger=dict(type='list', elements='dict'),
+    actions_on_resolve=dict(type='list', elements='dict'),
+)
 
 
 def _plain(value):
@@ -215,70 +264,96 @@ def managed_view(automation):
     return dict((key, copy.deepcopy(automation.get(key))) for key in FIELDS if key in automation)
 
 
+
+class Wanted:
+    """One automation as the options describe it: its name, state and managed fields."""
+
+    def __init__(self, options, default_state):
+        self.name = options['name']
+        self.state = options.get('state') or default_state
+        self.fields = dict((key, options[key]) for key in FIELDS if key != 'name' and options.get(key) is not None)
+
+
 class Automation(PrefectApiModule):
 
     def __init__(self):
-        super().__init__(dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            description=dict(type='str'),
-            enabled=dict(type='bool'),
-            tags=dict(type='list', elements='str'),
-            trigger=dict(type='dict'),
-            actions=dict(type='list', elements='dict'),
-            actions_on_trigger=dict(type='list', elements='dict'),
-            actions_on_resolve=dict(type='list', elements='dict'),
-        ))
-        self.name = self.params['name']
+        spec = copy.deepcopy(AUTOMATION_SPEC)
+        spec['state']['default'] = 'present'
+        spec['automations'] = dict(type='list', elements='dict')
+        one = [key for key in AUTOMATION_SPEC if key != 'state']
+        super().__init__(spec, required_one_of=[('name', 'automations')],
+                         mutually_exclusive=[('automations', key) for key in one])
         self.check_mode = self.module.check_mode
-        self.wanted = dict((key, self.params[key]) for key in FIELDS if key != 'name' and self.params[key] is not None)
 
     def check_params(self):
-        if not self.params['name'].strip():
-            self.module.fail_json(msg='name must not be empty.')
+        if self.params['automations'] is None:
+            self.wanted = [Wanted(self.params, self.params['state'])]
+        else:
+            self.wanted = [self._item(index, item) for index, item in enumerate(self.params['automations'])]
+        for index, wanted in enumerate(self.wanted):
+            if not (wanted.name or '').strip():
+                self.module.fail_json(msg='name must not be empty.' if self.params['automations'] is None
+                                      else 'automations[%d]: name must not be empty.' % index)
+        names = [wanted.name for wanted in self.wanted]
+        repeated = sorted(set(name for name in names if names.count(name) > 1))
+        if repeated:
+            self.module.fail_json(msg='automations names %s more than once: give each automation once.'
+                                  % ', '.join(repr(name) for name in repeated))
+
+    def _item(self, index, item):
+        validated = ArgumentSpecValidator(AUTOMATION_SPEC).validate(item)
+        errors = validated.error_messages
+        if not errors and not item.get('name'):
+            errors = ['missing required arguments: name']
+        if errors:
+            self.module.fail_json(msg='automations[%d] (%s): %s' % (
+                index, item.get('name') or 'no name', '; '.join(errors)))
+        return Wanted(validated.validated_parameters, self.params['state'])
 
     # -- API ---------------------------------------------------------------------------------
 
     def find(self):
-        """Every automation with this name."""
+        """The automations with the wanted names, by name, in one request."""
+        names = [wanted.name for wanted in self.wanted]
         try:
-            found = self.client.post('/automations/filter', {'automations': {'name': {'any_': [self.name]}}})
+            found = self.client.post('/automations/filter', {'automations': {'name': {'any_': names}}})
         except PrefectApiError as exc:
-            self.fail_api(exc, 'list the automations named %r' % self.name)
-        return [automation for automation in found or [] if automation.get('name') == self.name]
+            self.fail_api(exc, 'list the automations named %s' % ', '.join(repr(name) for name in names))
+        by_name = dict((name, []) for name in names)
+        for automation in found or []:
+            if automation.get('name') in by_name:
+                by_name[automation['name']].append(automation)
+        return by_name
 
-    def read(self, automation_id):
+    def read(self, name, automation_id):
         try:
             return self.client.get('/automations/%s' % quote_path_segment(automation_id))
         except PrefectNotFoundError:
-            self.fail('Automation %r (%s) disappeared while it was updated.' % (self.name, automation_id))
+            self.fail('Automation %r (%s) disappeared while it was updated.' % (name, automation_id))
         except PrefectApiError as exc:
-            self.fail_api(exc, 'read automation %r' % self.name)
+            self.fail_api(exc, 'read automation %r' % name)
         return None
 
     # -- actions -----------------------------------------------------------------------------
 
-    def create(self):
-        missing = [key for key in ('trigger', 'actions') if key not in self.wanted]
-        if missing:
-            self.fail('Automation %r does not exist; to create it, set %s.' % (self.name, ' and '.join(missing)))
-        body = dict(name=self.name, **self.wanted)
+    def create(self, wanted):
+        body = dict(name=wanted.name, **wanted.fields)
         if self.check_mode:
             return 'created', body, list(FIELDS)
         try:
             created = self.client.post('/automations/', body, expected_status=(200, 201))
         except PrefectApiError as exc:
-            self.fail_api(exc, 'create automation %r' % self.name)
+            self.fail_api(exc, 'create automation %r' % wanted.name)
         return 'created', created, list(FIELDS)
 
-    def update(self, held):
-        differing = [key for key in FIELDS if key in self.wanted and not matches(self.wanted[key], held.get(key))]
+    def update(self, wanted, held):
+        differing = [key for key in FIELDS if key in wanted.fields and not matches(wanted.fields[key], held.get(key))]
         if not differing:
             return 'none', held, []
         # PUT replaces the whole automation: what the options do not manage is sent back as the server holds it.
         body = dict((key, copy.deepcopy(held[key])) for key in FIELDS if key in held)
-        body.update(copy.deepcopy(self.wanted))
-        body['name'] = self.name
+        body.update(copy.deepcopy(wanted.fields))
+        body['name'] = wanted.name
         if self.check_mode:
             predicted = copy.deepcopy(held)
             predicted.update(body)
@@ -286,41 +361,69 @@ class Automation(PrefectApiModule):
         try:
             self.client.put('/automations/%s' % quote_path_segment(held['id']), body, expected_status=(200, 204))
         except PrefectApiError as exc:
-            self.fail_api(exc, 'update automation %r' % self.name)
-        return 'updated', self.read(held['id']), differing
+            self.fail_api(exc, 'update automation %r' % wanted.name)
+        return 'updated', self.read(wanted.name, held['id']), differing
 
-    def delete(self, found):
+    def delete(self, name, found):
         if not self.check_mode:
             for automation in found:
                 try:
                     self.client.delete('/automations/%s' % quote_path_segment(automation['id']),
                                        expected_status=(200, 204, 404))
                 except PrefectApiError as exc:
-                    self.fail_api(exc, 'delete automation %r (%s)' % (self.name, automation['id']))
+                    self.fail_api(exc, 'delete automation %r (%s)' % (name, automation['id']))
         return 'deleted', {}, list(FIELDS)
 
     # -- main --------------------------------------------------------------------------------
 
+    def check_all(self, by_name):
+        """Fail, before anything changes, for an automation the module cannot manage."""
+        for wanted in self.wanted:
+            found = by_name[wanted.name]
+            if wanted.state == 'absent':
+                continue
+            if len(found) > 1:
+                self.fail('%d automations are named %r (IDs %s): the module cannot tell which one to manage. Delete or '
+                          'rename the others (state=absent deletes them all).'
+                          % (len(found), wanted.name, ', '.join(a['id'] for a in found)))
+            missing = [key for key in ('trigger', 'actions') if key not in wanted.fields]
+            if not found and missing:
+                self.fail('Automation %r does not exist; to create it, set %s.' % (wanted.name, ' and '.join(missing)))
+
+    def apply(self, wanted, found):
+        """(before, action, after, fields) for one automation."""
+        if wanted.state == 'absent':
+            return (found[0] if found else {},) + (self.delete(wanted.name, found) if found else ('none', {}, []))
+        if not found:
+            return ({},) + self.create(wanted)
+        return (found[0],) + self.update(wanted, found[0])
+
     def run(self):
-        found = self.find()
-        if self.params['state'] == 'absent':
-            before = found[0] if found else {}
-            action, after, fields = self.delete(found) if found else ('none', {}, [])
-        elif len(found) > 1:
-            self.fail('%d automations are named %r (IDs %s): the module cannot tell which one to manage. Delete or '
-                      'rename the others (state=absent deletes them all).'
-                      % (len(found), self.name, ', '.join(a['id'] for a in found)))
-        elif not found:
-            before = {}
-            action, after, fields = self.create()
-        else:
-            before = found[0]
-            action, after, fields = self.update(before)
-        changed = action != 'none'
-        self.result.update(changed=changed, action=action, changed_fields=fields, automation=after or {})
+        by_name = self.find()
+        self.check_all(by_name)
+        outcomes = [(wanted,) + self.apply(wanted, by_name[wanted.name]) for wanted in self.wanted]
+        changed = any(action != 'none' for _wanted, _before, action, _after, _fields in outcomes)
+        if self.params['automations'] is None:
+            wanted, before, action, after, fields = outcomes[0]
+            self.result.update(changed=changed, action=action, changed_fields=fields, automation=after or {})
+            if self.module._diff:
+                self.result['diff'] = dict(before=managed_view(before), after=managed_view(after))
+            self.exit_with_change('Automation %s' % wanted.name, action, action, fields, wanted.state)
+        self.result.update(changed=changed, results=[
+            dict(name=wanted.name, action=action, changed_fields=fields, automation=after or {})
+            for wanted, _before, action, after, fields in outcomes])
         if self.module._diff:
-            self.result['diff'] = dict(before=managed_view(before), after=managed_view(after))
-        self.exit_with_change('Automation %s' % self.name, action, action, fields, self.params['state'])
+            self.result['diff'] = dict(
+                before=dict((wanted.name, managed_view(before)) for wanted, before, _a, _after, _f in outcomes),
+                after=dict((wanted.name, managed_view(after)) for wanted, _b, _a, after, _f in outcomes))
+        self.exit('Automations: %s' % ', '.join(
+            '%s %s' % (wanted.name, self.outcome_word(action, wanted.state))
+            for wanted, _before, action, _after, _fields in outcomes))
+
+    def outcome_word(self, action, state):
+        if action == 'none':
+            return 'unchanged' if state == 'present' else 'is absent'
+        return ('would be ' if self.check_mode else '') + action
 
 
 def main():

@@ -81,6 +81,19 @@ def test_host_survey_reads_each_kind_of_line():
         'container prefect migrate exited',
         'container prefect-worker worker-1 running',
         'container  broken',
+        'image prefecthq/prefect:3.9.1-python3.12',
+        'image <none>:<none>',
+        'account root:x:0:0:root:/root:/bin/bash',
+        'account prefect-worker:x:998:996:Prefect workers:/var/lib/prefect-worker:/usr/sbin/nologin',
+        'account +::::::',
+        'account broken:x:1',
+        'group prefect-worker:x:996:',
+        'group docker:x:995:alice,bob',
+        'group :x:1:',
+        'unit-file prefect-worker-etl-1.service',
+        'unit-file prefect-serve-report.service',
+        'unit-file prefect-worker-etl-1.service',
+        'unit-file ',
         '',
     ]
     assert host.host_survey(lines) == {
@@ -95,14 +108,51 @@ def test_host_survey_reads_each_kind_of_line():
             'postgresql@17-main.service': {'active': 'failed', 'enabled': ''},
         },
         'containers': {'prefect': {'server': 'running', 'migrate': 'exited'}, 'prefect-worker': {'worker-1': 'running'}},
+        'images': ['prefecthq/prefect:3.9.1-python3.12'],
+        'accounts': {
+            'root': {'uid': '0', 'gid': '0', 'comment': 'root', 'home': '/root', 'shell': '/bin/bash'},
+            'prefect-worker': {'uid': '998', 'gid': '996', 'comment': 'Prefect workers', 'home': '/var/lib/prefect-worker',
+                               'shell': '/usr/sbin/nologin'},
+        },
+        'groups': {'prefect-worker': '996', 'docker': '995'},
+        'unit_files': ['prefect-serve-report.service', 'prefect-worker-etl-1.service'],
     }
 
 
 def test_host_survey_of_a_bare_host_is_empty():
     assert host.host_survey([]) == {
         'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {}, 'postgresql_ports': {}, 'meminfo': '',
-        'units': {}, 'containers': {},
+        'units': {}, 'containers': {}, 'images': [], 'accounts': {}, 'groups': {}, 'unit_files': [],
     }
+
+
+def test_image_present_names_an_image_as_docker_image_ls_lists_it():
+    images = ['prefecthq/prefect:3.9.1-python3.12', 'postgres:17', 'registry.example.com:5000/team/prefect:3.9.1',
+              'busybox:latest']
+    assert host.image_present(images, 'prefecthq/prefect:3.9.1-python3.12')
+    assert host.image_present(images, 'docker.io/prefecthq/prefect:3.9.1-python3.12')
+    assert host.image_present(images, 'docker.io/library/postgres:17')
+    assert host.image_present(images, 'library/postgres:17')
+    assert host.image_present(images, 'registry.example.com:5000/team/prefect:3.9.1')
+    assert host.image_present(images, 'busybox')
+    assert not host.image_present(images, 'prefecthq/prefect:3.9.2-python3.12')
+    assert not host.image_present(images, 'registry.example.com:5000/team/prefect')
+    # By digest: not what `docker image ls` lists, so Docker is asked.
+    assert not host.image_present(images, 'postgres@sha256:' + 'a' * 64)
+    assert not host.image_present([], 'postgres:17')
+
+
+def test_account_converged_only_when_the_user_is_as_the_user_module_leaves_it():
+    accounts = {'prefect-worker': {'uid': '998', 'gid': '996', 'comment': 'Prefect workers',
+                                   'home': '/var/lib/prefect-worker', 'shell': '/usr/sbin/nologin'}}
+    groups = {'prefect-worker': '996', 'other': '42'}
+    wanted = dict(user='prefect-worker', group='prefect-worker', home='/var/lib/prefect-worker',
+                  shell='/usr/sbin/nologin', comment='Prefect workers')
+    assert host.account_converged(accounts, groups, **wanted)
+    for key, value in [('group', 'other'), ('group', 'missing'), ('home', '/home/x'), ('shell', '/bin/sh'),
+                       ('comment', ''), ('user', 'someone-else')]:
+        assert not host.account_converged(accounts, groups, **dict(wanted, **{key: value})), key
+    assert not host.account_converged({}, {}, **wanted)
 
 
 def test_units_to_change_names_only_the_units_not_in_the_wanted_state():

@@ -156,3 +156,61 @@ def test_the_request_bodies_are_json_the_server_takes(run, api):
     run(**zombie(), **api.args)
     created = json.loads([r for r in api.fake.requests if r['method'] == 'POST'][-1]['body'])
     assert set(created) == {'name', 'trigger', 'actions'}
+
+
+def filters(server):
+    return [r for r in server.fake.requests if r['path'].endswith('/automations/filter')]
+
+
+def test_a_list_is_managed_in_one_request_that_finds_them_all(run, api):
+    pending = zombie(name='stuck-pending', description='pending too long')
+    failed, result = run(automations=[zombie(), pending], **api.args)
+    assert not failed, result
+    assert result['changed'] is True
+    assert [(r['name'], r['action']) for r in result['results']] == [('zombie-runs', 'created'),
+                                                                     ('stuck-pending', 'created')]
+    assert result['msg'] == 'Automations: zombie-runs created, stuck-pending created'
+    assert sorted(a['name'] for a in api.fake.automations.values()) == ['stuck-pending', 'zombie-runs']
+    assert len(filters(api)) == 1
+    failed, result = run(automations=[zombie(), pending], **api.args)
+    assert not failed, result
+    assert (result['changed'], [r['action'] for r in result['results']]) == (False, ['none', 'none'])
+    assert len(filters(api)) == 2
+
+
+def test_an_item_takes_the_modules_state_unless_it_sets_its_own(run, api):
+    run(automations=[zombie(), zombie(name='stuck-pending')], **api.args)
+    failed, result = run(automations=[{'name': 'zombie-runs'}, {'name': 'stuck-pending', 'state': 'present'}],
+                         state='absent', diff=True, **api.args)
+    assert not failed, result
+    assert [r['action'] for r in result['results']] == ['deleted', 'none']
+    assert [a['name'] for a in api.fake.automations.values()] == ['stuck-pending']
+    assert result['diff']['before']['zombie-runs']['name'] == 'zombie-runs'
+    assert result['diff']['after'] == {'zombie-runs': {}, 'stuck-pending': result['diff']['before']['stuck-pending']}
+
+
+def test_a_list_changes_nothing_when_one_item_cannot_be_managed(run, api):
+    failed, result = run(automations=[zombie(), {'name': 'stuck-pending', 'enabled': True}], **api.args)
+    assert failed
+    assert result['msg'] == "Automation 'stuck-pending' does not exist; to create it, set trigger and actions."
+    assert writes(api) == []
+
+
+@pytest.mark.parametrize('items, msg', [
+    ([{'name': 'a', 'enabled': 'often'}], 'automations[0] (a): '),
+    ([{'name': 'a'}, {'enabled': True}], 'automations[1] (no name): missing required arguments: name'),
+    ([{'name': 'a', 'colour': 'red'}], 'automations[0] (a): '),
+    ([{'name': 'a'}, {'name': 'a'}], "automations names 'a' more than once"),
+])
+def test_an_invalid_item_is_named(run, api, items, msg):
+    failed, result = run(automations=items, **api.args)
+    assert failed
+    assert result['msg'].startswith(msg), result['msg']
+    assert api.fake.requests == []
+
+
+def test_one_automation_or_a_list_not_both(run, api):
+    failed, result = run(automations=[zombie()], **zombie(), **api.args)
+    assert failed and 'mutually exclusive' in result['msg'], result['msg']
+    failed, result = run(**api.args)
+    assert failed and 'one of the following is required: name, automations' in result['msg'], result['msg']
