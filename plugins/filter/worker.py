@@ -160,6 +160,59 @@ def stale_units(present_paths, processes):
     return sorted({path.rsplit('/', 1)[-1] for path in present_paths or []} - wanted)
 
 
+def worker_host_state(lines):
+    """What found.yml's read of the host printed, as a dict: ``compose`` (whether the compose
+    runtime's project file is there, from 'compose'), ``venv_python`` (whether the virtualenv's
+    python runs, from 'venv-python') and ``distributions`` (installed name, normalized as in
+    PEP 503, -> version, from 'dist <name>-<version>.dist-info', the virtualenv's
+    site-packages)."""
+    state = {'compose': False, 'venv_python': False, 'distributions': {}}
+    for line in lines or []:
+        kind, _sep, value = line.partition(' ')
+        if kind == 'compose':
+            state['compose'] = True
+        elif kind == 'venv-python':
+            state['venv_python'] = True
+        elif kind == 'dist' and value.endswith('.dist-info'):
+            name, _sep, version = value[:-len('.dist-info')].rpartition('-')
+            if name and version:
+                state['distributions'][_canonical_name(name)] = version
+    return state
+
+
+def _canonical_name(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def requirements_met(distributions, requirements):
+    """Whether ``distributions`` (worker_host_state's, name -> version) satisfy every one of
+    ``requirements`` (pip requirement specifiers: 'prefect==3.9.1', 'pandas>=2', 'httpx'), as
+    the pip module's check would find: each named distribution installed at a version its
+    specifier admits. A requirement that is not a plain name and specifier (a URL, a path, an
+    environment marker) is never met here, so the pip module decides."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion
+    except ImportError:
+        return False
+    for text in requirements or []:
+        try:
+            requirement = Requirement(str(text))
+        except InvalidRequirement:
+            return False
+        if requirement.url or requirement.marker:
+            return False
+        version = (distributions or {}).get(_canonical_name(requirement.name))
+        if version is None:
+            return False
+        try:
+            if not requirement.specifier.contains(version, prereleases=True):
+                return False
+        except InvalidVersion:
+            return False
+    return True
+
+
 def units_to_restart(units, changed_paths, unit_dir, all_units):
     """The units among ``units`` to restart: all of them when ``all_units`` (Prefect or the
     secrets changed), otherwise those whose file in ``unit_dir`` is in ``changed_paths``."""
@@ -180,4 +233,6 @@ class FilterModule:
             'worker_command': worker_command,
             'stale_units': stale_units,
             'units_to_restart': units_to_restart,
+            'worker_host_state': worker_host_state,
+            'requirements_met': requirements_met,
         }

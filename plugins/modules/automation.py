@@ -264,7 +264,6 @@ def managed_view(automation):
     return dict((key, copy.deepcopy(automation.get(key))) for key in FIELDS if key in automation)
 
 
-
 class Wanted:
     """One automation as the options describe it: its name, state and managed fields."""
 

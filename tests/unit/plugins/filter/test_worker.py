@@ -122,3 +122,30 @@ def test_units_to_restart_are_the_changed_ones_or_all():
     assert worker.units_to_restart(units, changed, '/etc/systemd/system/', False) == ['prefect-worker-b.service']
     assert worker.units_to_restart(units, [], '/etc/systemd/system', False) == []
     assert worker.units_to_restart(units, [], '/etc/systemd/system', True) == units
+
+
+def test_worker_host_state_reads_the_compose_project_the_python_and_the_distributions():
+    lines = ['compose', 'venv-python', 'dist prefect-3.9.1.dist-info', 'dist typing_extensions-4.16.0.dist-info',
+             'dist Jinja2-3.1.6.dist-info', 'dist broken.dist-info', 'dist pip-25.1.1.dist-info', 'other line', '']
+    assert worker.worker_host_state(lines) == {
+        'compose': True, 'venv_python': True,
+        'distributions': {'prefect': '3.9.1', 'typing-extensions': '4.16.0', 'jinja2': '3.1.6', 'pip': '25.1.1'},
+    }
+    assert worker.worker_host_state([]) == {'compose': False, 'venv_python': False, 'distributions': {}}
+
+
+@pytest.mark.parametrize('requirements, met', [
+    (['prefect==3.9.1'], True),
+    (['prefect==3.9.1', 'typing_extensions>=4', 'Jinja2', 'jinja2<4,>=3.1'], True),
+    (['prefect[redis]==3.9.1'], True),
+    (['prefect==3.9.2'], False),
+    (['prefect==3.9.1', 'pandas'], False),
+    (['pandas @ https://example.com/pandas.whl'], False),
+    (["prefect==3.9.1; python_version >= '3.9'"], False),
+    (['not a requirement ==='], False),
+    (['rc-thing>=1'], True),
+    ([], True),
+])
+def test_requirements_met_as_the_pip_modules_check_would_find(requirements, met):
+    installed = {'prefect': '3.9.1', 'typing-extensions': '4.16.0', 'jinja2': '3.1.6', 'rc-thing': '2.0rc1'}
+    assert worker.requirements_met(installed, requirements) is met
