@@ -265,7 +265,10 @@ def assert_failed_first_and_kept_the_platform(run, fragments, prefect_api, canar
     flat = " ".join(output.split())
     missing = [fragment for fragment in fragments if fragment not in flat]
     assert not missing, (missing, output[-4000:])
-    failure = flat[flat.find("FAILED!"):]
+    # A check task prints "fatal: [host]: FAILED!", an item of a check's loop "failed: [host] (item=...)".
+    starts = [flat.find(marker) for marker in ("FAILED!", "failed: [") if marker in flat]
+    assert starts, output[-4000:]
+    failure = flat[min(starts):]
     named = [fragment for fragment in not_named if fragment in failure]
     assert not named, ("the message names values that are fine", named, failure[:2000])
     # No play that changes a host began, and nothing changed anywhere.
