@@ -65,9 +65,18 @@ def pip_source_args(local_wheel_dir='', index_url='', extra_index_url='', ca_fil
     return args
 
 
+# Where each process serves its health check: the host itself only.
+HEALTH_HOST = '127.0.0.1'
+
+
+def health_url(port):
+    return 'http://%s:%d/health' % (HEALTH_HOST, port)
+
+
 def worker_processes_model(worker_processes, host, common_env, first_port, extra_env=None):
     """One entry per worker process of the host, numbered per pool, with consecutive health check
-    ports from ``first_port``: {id, kind, unit, service, name, pool, limit, queues, env, port}."""
+    ports from ``first_port``: {id, kind, unit, service, name, pool, limit, queues, env, port,
+    health_url}."""
     out = []
     per_pool = {}
     for entry in worker_processes or []:
@@ -80,7 +89,7 @@ def worker_processes_model(worker_processes, host, common_env, first_port, extra
             worker_id = '%s-%d' % (_slug(pool), number)
             port = int(first_port) + len(out)
             env = dict(common_env or {})
-            env.update({'PREFECT_WORKER_WEBSERVER_HOST': '127.0.0.1', 'PREFECT_WORKER_WEBSERVER_PORT': str(port)})
+            env.update({'PREFECT_WORKER_WEBSERVER_HOST': HEALTH_HOST, 'PREFECT_WORKER_WEBSERVER_PORT': str(port)})
             env.update(extra_env or {})
             env.update(entry.get('env') or {})
             out.append({
@@ -94,20 +103,21 @@ def worker_processes_model(worker_processes, host, common_env, first_port, extra
                 'queues': list(entry.get('queues') or []),
                 'env': env,
                 'port': port,
+                'health_url': health_url(port),
             })
     return out
 
 
 def served_flows_model(served_flows, common_env, first_port, missed_polls_tolerance, extra_env=None):
     """One entry per flow.serve() process: {id, kind, unit, service, name, entrypoint, script,
-    deployment, args, env, port}, health check ports consecutive from ``first_port``."""
+    deployment, args, env, port, health_url}, health check ports consecutive from ``first_port``."""
     out = []
     for index, entry in enumerate(served_flows or []):
         port = int(first_port) + index
         env = dict(common_env or {})
         env.update({
             'PREFECT_RUNNER_SERVER_ENABLE': 'true',
-            'PREFECT_RUNNER_SERVER_HOST': '127.0.0.1',
+            'PREFECT_RUNNER_SERVER_HOST': HEALTH_HOST,
             'PREFECT_RUNNER_SERVER_PORT': str(port),
             'PREFECT_RUNNER_SERVER_MISSED_POLLS_TOLERANCE': str(missed_polls_tolerance),
         })
@@ -125,6 +135,7 @@ def served_flows_model(served_flows, common_env, first_port, missed_polls_tolera
             'args': [str(a) for a in entry.get('args') or []],
             'env': env,
             'port': port,
+            'health_url': health_url(port),
         })
     return out
 

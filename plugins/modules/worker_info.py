@@ -16,6 +16,9 @@ description:
     and fails after O(timeout) seconds naming the workers that are still missing or V(OFFLINE).
   - A pool that does not exist (yet) has no workers. While waiting, the module asks again, because a process worker
     creates its pool when it starts.
+  - With O(health_urls), it first waits until each of those URLs answers HTTP 200, for example the health endpoints
+    that the workers serve on the host (C(--with-healthcheck)): one module run proves that the processes answer and
+    that they reach the API.
 author:
   - prefect_ops maintainers (@prefect-ops)
 extends_documentation_fragment:
@@ -49,6 +52,16 @@ options:
       - With O(wait_for_online=true), seconds between two reads.
     type: float
     default: 2
+  health_urls:
+    description:
+      - URLs, as the target host reaches them, that must answer HTTP 200 before the module reads the pool, such as
+        V(http://127.0.0.1:8080/health) for a worker started with C(--with-healthcheck).
+      - Asked without credentials. With O(wait_for_online=true) asked again until they all answer or O(timeout)
+        passed, else once. The module fails naming each URL that did not answer, and what it answered.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.1.0
 notes:
   - Prefect marks a worker V(OFFLINE) when it missed several heartbeats, so a worker that stopped a moment ago can still
     be V(ONLINE) for up to a minute.
@@ -65,6 +78,10 @@ EXAMPLES = r"""
     names:
       - "{{ inventory_hostname }}-etl-1"
       - "{{ inventory_hostname }}-etl-2"
+    # Each worker's own health check on the host, answered before the pool is read.
+    health_urls:
+      - http://127.0.0.1:8080/health
+      - http://127.0.0.1:8081/health
     wait_for_online: true
     timeout: 120
 
@@ -110,13 +127,22 @@ pool_exists:
   description: Whether the work pool exists.
   returned: always
   type: bool
+healthy:
+  description: The URLs of O(health_urls) that answered HTTP 200.
+  returned: always
+  type: list
+  elements: str
 waited:
   description: Seconds spent waiting (0 without O(wait_for_online)).
   returned: always
   type: float
 """
 
+import http.client
 import time
+import urllib.error
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.prefect_ops.prefect.plugins.module_utils._api_module import PrefectApiModule
 from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
@@ -132,6 +158,18 @@ PAGE_SIZE = 200
 def worker_summary(worker):
     return dict(name=worker.get('name'), status=worker.get('status'),
                 last_heartbeat_time=worker.get('last_heartbeat_time'))
+
+
+def health_answer(url, timeout, validate_certs=True, ca_path=None):
+    """What ``url`` answers to a GET: its HTTP status, or why it did not answer (a string)."""
+    try:
+        response = open_url(url, method='GET', timeout=timeout, validate_certs=validate_certs, ca_path=ca_path,
+                            follow_redirects='none')
+        return response.getcode()
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        return str(getattr(exc, 'reason', exc))
 
 
 def not_online(names, workers):
@@ -152,11 +190,13 @@ class WorkerInfo(PrefectApiModule):
             wait_for_online=dict(type='bool', default=False),
             timeout=dict(type='float', default=120),
             interval=dict(type='float', default=2),
+            health_urls=dict(type='list', elements='str', default=[]),
         ), required_if=[('wait_for_online', True, ('names',))])
         self.pool = self.params['work_pool']
         self.names = self.params['names']
         self.path = '/work_pools/%s/workers/filter' % quote_path_segment(self.pool)
-        self.result.update(changed=False, workers=[], online=[], missing=[], pool_exists=False, waited=0.0)
+        self.result.update(changed=False, workers=[], online=[], missing=[], pool_exists=False, healthy=[],
+                           waited=0.0)
 
     def read(self):
         """The pool's workers (those of names, when given), or None when the pool does not exist."""
@@ -188,9 +228,30 @@ class WorkerInfo(PrefectApiModule):
             missing=not_online(self.names or [], workers or []),
         )
 
+    def wait_healthy(self, start, deadline):
+        """Asks each of health_urls until all answered 200 (only once without wait_for_online)."""
+        answers = {}
+        while True:
+            for url in self.params['health_urls']:
+                if answers.get(url) != 200:
+                    answers[url] = health_answer(url, self.params['request_timeout'], self.params['validate_certs'],
+                                                 self.params['ca_path'])
+            self.result['healthy'] = [url for url in self.params['health_urls'] if answers[url] == 200]
+            unhealthy = [url for url in self.params['health_urls'] if answers[url] != 200]
+            remaining = deadline - time.monotonic()
+            if not unhealthy:
+                return
+            if not self.params['wait_for_online'] or remaining <= 0:
+                waited = ' after %.0f s' % (time.monotonic() - start) if self.params['wait_for_online'] else ''
+                self.fail('These health checks of work pool %r\'s workers did not answer HTTP 200%s: %s. Check the '
+                          'workers\' logs (journalctl -u prefect-worker-*, or docker compose logs).'
+                          % (self.pool, waited, '; '.join('%s answered %s' % (url, answers[url]) for url in unhealthy)))
+            time.sleep(min(self.params['interval'], remaining))
+
     def run(self):
         start = time.monotonic()
         deadline = start + self.params['timeout']
+        self.wait_healthy(start, deadline)
         while True:
             self.report(self.read())
             self.result['waited'] = round(time.monotonic() - start, 3) if self.params['wait_for_online'] else 0.0

@@ -19,6 +19,8 @@ def test_workers_are_numbered_per_pool_with_consecutive_ports():
         'w1', COMMON, 8080, {'X': 'host'})
     assert [w['id'] for w in model] == ['etl-jobs-1', 'etl-jobs-2', 'ml-1', 'etl-jobs-3']
     assert [w['port'] for w in model] == [8080, 8081, 8082, 8083]
+    assert model[3]['health_url'] == 'http://127.0.0.1:8083/health'
+    assert model[3]['env']['PREFECT_WORKER_WEBSERVER_PORT'] == '8083'
     assert [w['name'] for w in model] == ['w1-ETL jobs-1', 'w1-ETL jobs-2', 'w1-ml-1', 'w1-ETL jobs-3']
     assert model[0]['unit'] == 'prefect-worker-etl-jobs-1.service'
     assert model[0]['service'] == 'worker-etl-jobs-1'
@@ -47,6 +49,7 @@ def test_served_flows_get_runner_ports_and_deployment_names():
         [{'name': 'nightly', 'entrypoint': 'report.py:nightly', 'args': ['--cron', 5]},
          {'name': 'loop', 'script': 'loop.py', 'deployment': 'dep'}], COMMON, 8180, 60)
     assert [m['port'] for m in model] == [8180, 8181]
+    assert [m['health_url'] for m in model] == ['http://127.0.0.1:8180/health', 'http://127.0.0.1:8181/health']
     assert model[0]['deployment'] == 'nightly' and model[1]['deployment'] == 'dep'
     assert model[0]['args'] == ['--cron', '5']
     assert model[1]['env']['PREFECT_RUNNER_SERVER_PORT'] == '8181'

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import functools
+import http.server
+import threading
 
 import pytest
 
@@ -125,3 +127,75 @@ def test_runs_in_check_mode(run, api):
     failed, result = run(check_mode=True, work_pool='etl', names=['a-1'], wait_for_online=True, **api.args)
     assert not failed, result
     assert result['online'] == ['a-1']
+
+
+class HealthEndpoint:
+    """A worker's health check on 127.0.0.1: answers 503 to the first ``failures`` requests, then 200."""
+
+    def __init__(self, failures=0):
+        self.failures = failures
+        self.requests = 0
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                endpoint.requests += 1
+                self.send_response(503 if endpoint.requests <= endpoint.failures else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/health' % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def health():
+    endpoints = []
+
+    def make(failures=0):
+        endpoints.append(HealthEndpoint(failures))
+        return endpoints[-1]
+    yield make
+    for endpoint in endpoints:
+        endpoint.close()
+
+
+def test_health_urls_are_waited_for_before_the_pool_is_read(run, api, health):
+    api.fake.workers['etl'] = [worker('a-1')]
+    ready, late = health(), health(failures=2)
+    failed, result = run(work_pool='etl', names=['a-1'], wait_for_online=True, interval=0.05,
+                         health_urls=[ready.url, late.url], **api.args)
+    assert not failed, result
+    assert result['healthy'] == [ready.url, late.url]
+    assert (ready.requests, late.requests) == (1, 3)
+    assert result['online'] == ['a-1']
+
+
+def test_health_urls_that_never_answer_are_named_with_their_answer(run, api, health, closed_port):
+    api.fake.workers['etl'] = [worker('a-1')]
+    ready, failing = health(), health(failures=1000)
+    refused = 'http://127.0.0.1:%d/health' % closed_port
+    failed, result = run(work_pool='etl', names=['a-1'], wait_for_online=True, interval=0.05, timeout=0.3,
+                         health_urls=[ready.url, failing.url, refused], **api.args)
+    assert failed
+    assert '%s answered 503' % failing.url in result['msg']
+    assert refused + ' answered' in result['msg']
+    assert ready.url not in result['msg']
+    assert result['healthy'] == [ready.url]
+    # The pool is not read before the workers answer.
+    assert api.fake.calls('/api/work_pools/etl/workers/filter') == []
+
+
+def test_health_urls_are_asked_once_without_waiting(run, api, health):
+    late = health(failures=1)
+    failed, result = run(work_pool='etl', health_urls=[late.url], **api.args)
+    assert failed
+    assert late.requests == 1
+    assert 'did not answer HTTP 200: %s answered 503' % late.url in result['msg']
