@@ -17,8 +17,8 @@ description:
   - A pool that does not exist (yet) has no workers. While waiting, the module asks again, because a process worker
     creates its pool when it starts.
   - With O(health_urls), it first waits until each of those URLs answers HTTP 200, for example the health endpoints
-    that the workers serve on the host (C(--with-healthcheck)): one module run proves that the processes answer and
-    that they reach the API.
+    that the workers serve on the host (C(--with-healthcheck)). One module run then proves that the processes answer
+    and that they reach the API.
 author:
   - prefect_ops maintainers (@prefect-ops)
 extends_documentation_fragment:
