@@ -58,3 +58,17 @@ notes:
   - The module uses only the Python standard library and Ansible's own URL handling on the target host.
   - Proxy settings from the environment of the target host (E(https_proxy), E(http_proxy), E(no_proxy)) apply.
 """
+
+    # For the modules that change the server.
+    CLIENT_VERSION = r"""
+options:
+  client_version:
+    description:
+      - The Prefect release of the clients this module prepares the server for, such as the workers that will poll
+        a work pool, for example V(3.9.1).
+      - Before it changes anything, the module reads the server's release (C(GET /api/admin/version)) and fails when
+        the server is older, since a Prefect server answers clients newer than itself with HTTP 422.
+      - Unset, the server's release is not read.
+    type: str
+    version_added: 0.1.0
+"""

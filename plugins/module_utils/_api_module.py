@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.prefect_ops.prefect.plugins.module_utils._versions import older_than
 from ansible_collections.prefect_ops.prefect.plugins.module_utils.prefect_api import (
     PrefectApiClient,
+    PrefectApiError,
     PrefectAuthError,
     PrefectConnectionError,
     PrefectHTTPError,
@@ -40,14 +42,19 @@ class PrefectApiModule:
     """Base class of the collection's API modules.
 
     ``argument_spec`` holds the module's own options; ``positive`` and ``non_negative`` name
-    its number options that must be > 0 and >= 0 (request_timeout is always checked).
+    its number options that must be > 0 and >= 0 (request_timeout is always checked). A module
+    that changes the server sets ``gates_client_version``: it then takes the client_version
+    option of the prefect_api.client_version doc fragment, checked before run() changes anything.
     """
 
     positive = ()
     non_negative = ()
+    gates_client_version = False
 
     def __init__(self, argument_spec, **module_kwargs):
         spec = prefect_api_argument_spec()
+        if self.gates_client_version:
+            spec['client_version'] = dict(type='str')
         spec.update(argument_spec)
         module_kwargs.setdefault('supports_check_mode', True)
         self.module = AnsibleModule(argument_spec=spec, **module_kwargs)
@@ -57,6 +64,8 @@ class PrefectApiModule:
         self.check_params()
         self.client = PrefectApiClient.from_module(self.module)
         self.result['url'] = self.client.api_url
+        if self.gates_client_version and self.params['client_version']:
+            self.check_server_not_older(self.params['client_version'])
 
     def _check_numbers(self):
         for name, strict in [('request_timeout', True)] + [(n, True) for n in self.positive] + [
@@ -68,6 +77,25 @@ class PrefectApiModule:
 
     def check_params(self):
         """The module's own checks of its options, before a client is built (fail with module.fail_json)."""
+
+    def check_server_not_older(self, client_version):
+        """Fails unless the server's Prefect release is at least ``client_version``: a server answers
+        clients newer than itself with HTTP 422."""
+        try:
+            answer = self.client.get('/admin/version')
+        except PrefectApiError as exc:
+            self.fail_api(exc, 'read its Prefect version')
+        server_version = answer if isinstance(answer, str) else None
+        self.result['server_version'] = server_version
+        older = older_than(server_version or '', client_version)
+        if older is None:
+            self.fail('Cannot compare the Prefect version of the server at %s (%r) with client_version %r: give '
+                      'client_version as a release number such as 3.9.1.' % (self.client.api_url, answer, client_version))
+        if older:
+            self.fail('The Prefect server at %s runs %s, older than its clients (client_version %s), and a server '
+                      'answers clients newer than itself with HTTP 422. Nothing was changed: upgrade the server first, '
+                      'or pin the clients to Prefect %s.'
+                      % (self.client.api_url, server_version, client_version, server_version))
 
     def fail(self, msg, **extra):
         result = dict(self.result)

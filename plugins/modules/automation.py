@@ -24,6 +24,7 @@ author:
   - prefect_ops maintainers (@prefect-ops)
 extends_documentation_fragment:
   - prefect_ops.prefect.prefect_api
+  - prefect_ops.prefect.prefect_api.client_version
   - prefect_ops.prefect.attributes
 options:
   name:
@@ -197,6 +198,11 @@ url:
   returned: always
   type: str
   sample: http://prefect.example.com:4200/api
+server_version:
+  description: The Prefect release the server runs, read to compare it with O(client_version).
+  returned: when O(client_version) is set
+  type: str
+  sample: 3.9.1
 """
 
 import copy
@@ -274,6 +280,7 @@ class Wanted:
 
 
 class Automation(PrefectApiModule):
+    gates_client_version = True
 
     def __init__(self):
         spec = copy.deepcopy(AUTOMATION_SPEC)

@@ -26,6 +26,7 @@ author:
   - prefect_ops maintainers (@prefect-ops)
 extends_documentation_fragment:
   - prefect_ops.prefect.prefect_api
+  - prefect_ops.prefect.prefect_api.client_version
   - prefect_ops.prefect.attributes
 options:
   name:
@@ -295,6 +296,11 @@ url:
   returned: always
   type: str
   sample: http://prefect.example.com:4200/api
+server_version:
+  description: The Prefect release the server runs, read to compare it with O(client_version).
+  returned: when O(client_version) is set
+  type: str
+  sample: 3.9.1
 """
 
 import copy
@@ -390,6 +396,7 @@ def managed_view(pool):
 
 
 class WorkPool(PrefectApiModule):
+    gates_client_version = True
 
     def __init__(self):
         super().__init__(dict(

@@ -214,3 +214,14 @@ def test_one_automation_or_a_list_not_both(run, api):
     assert failed and 'mutually exclusive' in result['msg'], result['msg']
     failed, result = run(**api.args)
     assert failed and 'one of the following is required: name, automations' in result['msg'], result['msg']
+
+
+def test_a_server_older_than_client_version_is_refused_before_any_change(run, api):
+    api.fake.version = '3.9.1'
+    failed, result = run(automations=[zombie()], client_version='3.99.0', **api.args)
+    assert failed
+    assert 'runs 3.9.1, older than its clients (client_version 3.99.0)' in result['msg']
+    assert writes(api) == [] and api.fake.automations == {}
+    failed, result = run(automations=[zombie()], client_version='3.9.1', **api.args)
+    assert not failed, result
+    assert writes(api) == [('POST', '/api/automations/')]

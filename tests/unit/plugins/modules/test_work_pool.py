@@ -695,3 +695,34 @@ def test_action_group_holds_every_module_that_talks_to_the_api():
                 api_modules.append(name[:-3])
     assert api_modules == ['api_health', 'automation', 'work_pool', 'worker_info']
     assert sorted(groups['prefect_api']) == api_modules
+
+
+def test_a_server_older_than_client_version_is_refused_before_any_change(run, api):
+    api.fake.version = '3.9.1'
+    failed, result = run(name='etl', type='process', client_version='3.10.0', **api.args)
+    assert failed
+    assert 'runs 3.9.1, older than its clients (client_version 3.10.0)' in result['msg']
+    assert 'Nothing was changed' in result['msg']
+    assert result['server_version'] == '3.9.1'
+    assert api.fake.pools == {} and api.fake.pool_writes() == []
+
+
+@pytest.mark.parametrize('client_version', ['3.9.1', '3.9.0', '3.1.8.dev3'])
+def test_a_server_as_new_as_its_clients_is_managed(run, api, client_version):
+    api.fake.version = '3.9.1'
+    failed, result = run(name='etl', type='process', client_version=client_version, **api.args)
+    assert not failed, result
+    assert result['action'] == 'created' and result['server_version'] == '3.9.1'
+
+
+def test_without_client_version_the_server_version_is_not_read(run, api):
+    failed, result = run(name='etl', type='process', **api.args)
+    assert not failed, result
+    assert api.fake.calls('/api/admin/version') == [] and 'server_version' not in result
+
+
+def test_a_client_version_that_is_not_a_release_is_refused(run, api):
+    failed, result = run(name='etl', type='process', client_version='latest', **api.args)
+    assert failed
+    assert "client_version 'latest'" in result['msg'] and 'release number such as 3.9.1' in result['msg']
+    assert api.fake.pool_writes() == []
