@@ -107,7 +107,12 @@ class PrefectApi:
             runs = self.post("/api/flow_runs/filter", {"flow_runs": {"id": {"any_": run_ids}}}).json()
             if len(runs) == len(run_ids) and all(run["state"]["type"] in FINAL_STATES for run in runs):
                 return {run["id"]: run for run in runs}
-            assert time.monotonic() < deadline, [(r["name"], r["state"]["type"]) for r in runs]
+            # The runs still open (name, state, worker host or work queue), not the finished
+            # ones that would crowd them out of pytest's shortened message.
+            assert time.monotonic() < deadline, (
+                f"{len(run_ids) - len(runs)} of {len(run_ids)} runs not found; still open: "
+                + repr([(r["name"], r["state"]["type"], r["state"].get("name"), r.get("work_queue_name"))
+                        for r in runs if r["state"]["type"] not in FINAL_STATES]))
             time.sleep(1)
 
     def client_env(self, home):
