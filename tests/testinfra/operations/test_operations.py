@@ -108,6 +108,31 @@ def api_health_on_the_host(host, **args):
     return result
 
 
+# -- the first converge ----------------------------------------------------------------
+
+
+def apt_runs_that_installed(host):
+    """The package names that each apt run recorded in apt's history installed, in order."""
+    runs = []
+    for entry in host.file("/var/log/apt/history.log").content_string.split("\n\n"):
+        for line in entry.splitlines():
+            if line.startswith("Install: "):
+                # "name:arch (version[, automatic]), ..." -> name
+                runs.append({item.split(":")[0].strip() for item in line[len("Install: "):].split("), ")})
+    return runs
+
+
+def test_the_first_converge_installed_dockers_packages_then_all_the_others_in_one_apt_run(host):
+    # Docker first, so that the image loads during the one apt run of every other role's
+    # packages: PostgreSQL's and the workers' virtualenv's on this all-in-one host.
+    runs = apt_runs_that_installed(host)
+    with_docker = [i for i, names in enumerate(runs) if "docker.io" in names]
+    with_postgresql = [i for i, names in enumerate(runs) if any(n.startswith("postgresql-1") for n in names)]
+    assert len(with_docker) == 1 and len(with_postgresql) == 1, runs
+    assert with_docker[0] < with_postgresql[0], runs
+    assert {"python3-psycopg2", "acl", "python3-venv", "python3-packaging"} <= runs[with_postgresql[0]], runs
+
+
 # -- secrets the roles generated ------------------------------------------------------
 
 
