@@ -15,6 +15,10 @@
   backslash and quote escaped and '%' doubled.
 - pgpass_line: a line of a PostgreSQL password file that gives the password for any host,
   port, database and user: ':' and backslash escaped.
+- createcluster_value: a setting's value in a file of Debian's createcluster.d, which
+  pg_createcluster copies into a new cluster's postgresql.conf: single-quoted, with quote
+  and backslash doubled (PostgreSQL's parser), and '%' doubled (pg_createcluster's
+  specifiers, such as %v for the version).
 - redis_cli_arg: one argument of a command that redis-cli reads from its input:
   double-quoted, with backslash and quote escaped and control characters as \\xHH (its
   parser, sdssplitargs, reads them back).
@@ -70,6 +74,13 @@ def pgpass_line(password):
     return '*:*:*:*:' + text.replace('\\', '\\\\').replace(':', '\\:')
 
 
+def createcluster_value(value):
+    text = _text(value)
+    if '\n' in text or '\r' in text:
+        raise AnsibleFilterError('createcluster_value: a PostgreSQL setting cannot hold a line break')
+    return "'%s'" % text.replace('\\', '\\\\').replace("'", "''").replace('%', '%%')
+
+
 def redis_cli_arg(value):
     out = []
     for char in _text(value):
@@ -86,6 +97,7 @@ class FilterModule:
     def filters(self):
         return {
             'compose_value': compose_value,
+            'createcluster_value': createcluster_value,
             'env_file_value': env_file_value,
             'pgpass_line': pgpass_line,
             'redis_cli_arg': redis_cli_arg,

@@ -98,3 +98,13 @@ def test_pgpass_line_matches_any_connection_and_escapes_colons_and_backslashes()
 def test_pgpass_line_refuses_a_line_break():
     with pytest.raises(AnsibleFilterError, match='line break'):
         quoting.pgpass_line('one\ntwo')
+
+
+def test_createcluster_value_quotes_and_doubles_quotes_backslashes_and_percent_signs():
+    assert quoting.createcluster_value("it's 100% C:\\x") == "'it''s 100%% C:\\\\x'"
+    assert quoting.createcluster_value(512) == "'512'"
+
+
+def test_createcluster_value_refuses_a_line_break():
+    with pytest.raises(AnsibleFilterError, match='line break'):
+        quoting.createcluster_value('one\ntwo')
