@@ -48,10 +48,12 @@ def host_survey(lines):
     from 'image <repository>:<tag>' of `docker image ls`), ``accounts`` (user -> its uid, gid,
     comment, home and shell, from 'account <line of /etc/passwd>') and ``groups`` (group -> gid,
     from 'group <line of /etc/group>') and ``unit_files`` (the unit files in /etc/systemd/system,
-    from 'unit-file <name>'). Lines of another kind are ignored."""
+    from 'unit-file <name>') and ``docker_engine`` (the version of the Docker engine that
+    answered, '' when none did, from 'docker-engine <version>'). Lines of another kind are
+    ignored."""
     survey = {'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {},
               'postgresql_ports': {}, 'meminfo': '', 'units': {}, 'containers': {}, 'images': [],
-              'accounts': {}, 'groups': {}, 'unit_files': []}
+              'accounts': {}, 'groups': {}, 'unit_files': [], 'docker_engine': ''}
     unit = None
     for line in lines or []:
         kind, _sep, value = line.partition(' ')
@@ -77,6 +79,8 @@ def host_survey(lines):
                 survey['containers'].setdefault(fields[0], {})[fields[1]] = fields[2]
         elif kind == 'unit-file' and value:
             survey['unit_files'].append(value)
+        elif kind == 'docker-engine':
+            survey['docker_engine'] = value.strip()
         elif kind == 'image' and value and '<none>' not in value:
             survey['images'].append(value)
         elif kind == 'account':

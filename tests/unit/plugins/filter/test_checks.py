@@ -94,6 +94,7 @@ def test_host_survey_reads_each_kind_of_line():
         'unit-file prefect-serve-report.service',
         'unit-file prefect-worker-etl-1.service',
         'unit-file ',
+        'docker-engine 26.1.5+dfsg1',
         '',
     ]
     assert host.host_survey(lines) == {
@@ -116,13 +117,14 @@ def test_host_survey_reads_each_kind_of_line():
         },
         'groups': {'prefect-worker': '996', 'docker': '995'},
         'unit_files': ['prefect-serve-report.service', 'prefect-worker-etl-1.service'],
+        'docker_engine': '26.1.5+dfsg1',
     }
 
 
 def test_host_survey_of_a_bare_host_is_empty():
     assert host.host_survey([]) == {
         'packages': {}, 'package_index': [], 'postgresql_clusters': [], 'apt_files': {}, 'postgresql_ports': {}, 'meminfo': '',
-        'units': {}, 'containers': {}, 'images': [], 'accounts': {}, 'groups': {}, 'unit_files': [],
+        'units': {}, 'containers': {}, 'images': [], 'accounts': {}, 'groups': {}, 'unit_files': [], 'docker_engine': '',
     }
 
 
