@@ -133,6 +133,28 @@ def test_the_first_converge_installed_dockers_packages_then_all_the_others_in_on
     assert {"python3-psycopg2", "acl", "python3-venv", "python3-packaging"} <= runs[with_postgresql[0]], runs
 
 
+def starts_and_stops(host, unit):
+    """How often systemd started and stopped ``unit`` since the host booted, from its journal."""
+    log = host.check_output(f"journalctl --unit {unit} --output cat --no-pager")
+    return log.count(f"Started {unit}"), log.count(f"Stopping {unit}")
+
+
+def test_the_first_converge_started_postgresql_and_docker_once_with_their_settings(host):
+    # Their settings were in place before their packages started them: no restart for them.
+    cluster = host.check_output(
+        "systemctl list-units --plain --no-legend --all 'postgresql@*' | awk '{print $1}'").strip()
+    assert starts_and_stops(host, cluster) == (1, 0)
+    assert starts_and_stops(host, "docker.service") == (1, 0)
+    # The sized settings are in effect (PostgreSQL's default is 128MB whatever the RAM),
+    # and what the packages read them from is gone.
+    assert psql(host, "postgres", "SHOW shared_buffers") != ["128MB"]
+    assert not host.file("/etc/postgresql-common/createcluster.d/prefect-ops.conf").exists
+    # The engine that runs was started with its service's environment (the test bed's
+    # drop-in), which was written before the package started it.
+    pid = host.check_output("systemctl show docker.service --property MainPID --value")
+    assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+
+
 # -- secrets the roles generated ------------------------------------------------------
 
 
