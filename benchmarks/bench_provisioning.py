@@ -5,7 +5,8 @@ On fresh test hosts (Debian 13 systemd containers from tests/testbed), in one ru
 1. cold: site.yml turns a bare host into a verified all-in-one platform (PostgreSQL,
    Docker, the server, one systemd worker), with the test bed's settings
    (tests/testbed/vars.yml, like `make demo`). Its floor is measured on a second bare
-   host of the same kind: only the unavoidable work, done by hand (apt-get update and
+   host of the same kind, with the converged host frozen meanwhile (`docker pause`): only
+   the unavoidable work, done by hand (apt-get update and
    install of the packages the converge installed, shipping and loading the image
    archive, the server container started until /api/ready answers, the worker
    virtualenv installed from the wheel directory). With --cold-rounds N, N rounds on fresh
@@ -283,7 +284,13 @@ def cold_and_floor(inventory, extra, archive, wheel_dir, version, image):
     cold = playbook(inventory, extra)
     packages = manual_packages(AIO) - bare_packages
     log(f"floor on {FLOOR}: {len(packages)} packages: {' '.join(sorted(packages))}")
-    floor_steps = floor(FLOOR, packages, archive, wheel_dir, version, image)
+    # The converged platform is frozen meanwhile (docker pause: no process restarts), so
+    # that the floor does not share the machine with its server, database and worker.
+    run(["docker", "pause", AIO])
+    try:
+        floor_steps = floor(FLOOR, packages, archive, wheel_dir, version, image)
+    finally:
+        run(["docker", "unpause", AIO])
     return {"cold": cold, "packages": packages, "floor_steps": floor_steps,
             "floor_total": sum(floor_steps.values())}
 
